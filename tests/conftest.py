@@ -1,0 +1,5 @@
+"""Shared pytest fixtures live in tests/support/*_fixtures.py, one module per part."""
+
+pytest_plugins = [
+    "tests.support.core_fixtures",
+]
