@@ -106,6 +106,12 @@ class FakeDatabricks:
         self.requests: List[Request] = []
         self.faults: List[Fault] = []
         self.tokens: Dict[str, TokenInfo] = {}
+        # Account state shared by the federation-policy API and the token exchange.
+        # federation_policies: policy "name" (accounts/<acct>/federationPolicies/<id>, or
+        # accounts/<acct>/servicePrincipals/<sp id>/federationPolicies/<id>) -> the policy as GET returns it.
+        self.federation_policies: Dict[str, dict] = {}
+        self.users = {"alice@example.test", "bob@example.test"}  # account users, by username
+        self.service_principals: Dict[str, int] = {}  # application (client) id -> numeric SP id
         self._routes: List[Tuple[str, "re.Pattern[str]", Handler]] = []
         self._httpd: Optional[ThreadingHTTPServer] = None
         self.url = ""
