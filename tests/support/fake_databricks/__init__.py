@@ -4,9 +4,10 @@
 here with a `register(fake)` function; add new ones to AREAS.
 """
 
+from . import accounts
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response, TokenInfo
 
-AREAS = []
+AREAS = [accounts]
 
 
 def make_fake(**kwargs) -> FakeDatabricks:
