@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "tests.support.core_fixtures",
+    "tests.support.ansible_fixtures",
 ]

@@ -1,0 +1,142 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, databricks_claude.gateway contributors
+# Simplified BSD License (see https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+
+"""A small Databricks REST client: the SDK's unified auth, JSON over HTTPS, bounded retries.
+
+Authentication is the Databricks SDK's own (`databricks.sdk.core.Config`): explicit options
+first (host, account_id, profile, token, client_id, client_secret, auth_type), then the
+DATABRICKS_* environment variables, then ~/.databrickscfg profiles. The SDK supplies fresh
+auth headers per request (OAuth tokens refresh themselves); this client only sends the calls,
+so its errors and retries are ours to word and bound.
+
+How a module uses it (module.py does the first step for you):
+
+    client = module.client()                 # workspace APIs (serving endpoints, permissions)
+    client = module.client(account=True)     # account APIs; client.account_id is then set
+    endpoint = client.get("/api/2.0/serving-endpoints/x", missing_ok=True)   # None on 404
+    client.put("/api/2.0/serving-endpoints/x/ai-gateway", body)
+
+Failures raise `DatabricksApiError` / `DatabricksAuthError` (errors.py). 429 and 503 answers are retried with
+full-jitter exponential backoff (honouring Retry-After), at most `RETRIES` times.
+The SDK (and `requests`, which it brings) is imported behind HAS_DATABRICKS_SDK so the
+collection imports without it; `module.client()` turns its absence into missing_required_lib.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+
+from ansible_collections.databricks_claude.gateway.plugins.module_utils.errors import (
+    DatabricksApiError,
+    DatabricksAuthError,
+)
+
+try:
+    import requests
+    from databricks.sdk.core import Config
+except ImportError:
+    HAS_DATABRICKS_SDK = False
+    DATABRICKS_SDK_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_DATABRICKS_SDK = True
+    DATABRICKS_SDK_IMPORT_ERROR = None
+
+# The connection/auth options every module takes, in the SDK's own attribute names.
+AUTH_OPTIONS = ("host", "account_id", "profile", "token", "client_id", "client_secret", "auth_type")
+RETRY_STATUSES = (429, 503)
+RETRIES = 6
+BACKOFF_BASE = 1.0  # seconds; attempt n waits up to BACKOFF_BASE * 2**n ...
+BACKOFF_CAP = 20.0  # ... but never more than this
+USER_AGENT_PRODUCT = "databricks-claude-gateway-ansible"
+USER_AGENT_VERSION = "0.1.0"
+
+
+def backoff_delays(retries=RETRIES, base=BACKOFF_BASE, cap=BACKOFF_CAP, rand=random.uniform):
+    """Full-jitter exponential backoff: a random delay in [0, min(cap, base * 2**n)] per retry."""
+    for attempt in range(retries):
+        yield rand(0, min(cap, base * 2 ** attempt))
+
+
+def _retry_after(headers, cap):
+    value = (headers or {}).get("Retry-After")
+    try:
+        return min(float(value), cap)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class DatabricksClient:
+    """JSON calls against one Databricks host (a workspace, or the account console)."""
+
+    def __init__(self, options, account=False, sleep=time.sleep, delays=backoff_delays):
+        """`options`: a dict holding AUTH_OPTIONS (None = let the SDK find it in env / profile)."""
+        kwargs = dict((k, options.get(k)) for k in AUTH_OPTIONS if options.get(k) not in (None, ""))
+        try:
+            self.config = Config(product=USER_AGENT_PRODUCT, product_version=USER_AGENT_VERSION, **kwargs)
+        except ValueError as e:
+            raise DatabricksAuthError(str(e))
+        self.account = account
+        if account and not self.config.account_id:
+            raise DatabricksAuthError("account_id is required for account APIs: set the account_id option, "
+                                      "DATABRICKS_ACCOUNT_ID, or account_id in the profile")
+        self.host = self.config.host.rstrip("/")
+        self._sleep = sleep
+        self._delays = delays
+        self._session = requests.Session()
+
+    @property
+    def account_id(self):
+        return self.config.account_id
+
+    def get(self, path, query=None, missing_ok=False):
+        """GET; with missing_ok a 404 returns None instead of raising."""
+        try:
+            return self.request("GET", path, query=query)
+        except DatabricksApiError as e:
+            if missing_ok and e.not_found:
+                return None
+            raise
+
+    def post(self, path, body=None, query=None):
+        return self.request("POST", path, body=body, query=query)
+
+    def put(self, path, body=None, query=None):
+        return self.request("PUT", path, body=body, query=query)
+
+    def patch(self, path, body=None, query=None):
+        return self.request("PATCH", path, body=body, query=query)
+
+    def delete(self, path, query=None):
+        return self.request("DELETE", path, query=query)
+
+    def request(self, method, path, body=None, query=None):
+        """Send one call; retry 429/503 with jittered backoff; return the decoded JSON body ({} if empty)."""
+        delays = self._delays()
+        while True:
+            response = self._send(method, path, body, query)
+            if response.status_code < 400:
+                return response.json() if response.content.strip() else {}
+            error = DatabricksApiError.from_response(response.status_code, response.content, method, path)
+            if response.status_code not in RETRY_STATUSES:
+                raise error
+            delay = next(delays, None)
+            if delay is None:
+                raise error
+            self._sleep(max(delay, _retry_after(response.headers, BACKOFF_CAP)))
+
+    def _send(self, method, path, body, query):
+        headers = {"Accept": "application/json", "User-Agent": self.config.user_agent}
+        try:
+            headers.update(self.config.authenticate())
+        except ValueError as e:
+            raise DatabricksAuthError(str(e))
+        try:
+            return self._session.request(
+                method, self.host + path, params=query, json=body, headers=headers,
+                timeout=self.config.http_timeout_seconds or 60, verify=not self.config.skip_verify)
+        except requests.RequestException as e:
+            raise DatabricksApiError(None, "CONNECTION_ERROR", "cannot reach %s: %s" % (self.host, e), method, path)

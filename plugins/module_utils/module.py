@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, databricks_claude.gateway contributors
+# Simplified BSD License (see https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+
+"""The AnsibleModule every module of this collection runs as, and the shared connection options.
+
+How a module uses it:
+
+    from ansible_collections.databricks_claude.gateway.plugins.module_utils.module import DatabricksModule
+
+    module = DatabricksModule(argument_spec=dict(name=dict(type="str", required=True)),
+                              supports_check_mode=True)
+    client = module.client()                                # or module.client(account=True)
+    with module.api_errors("get", "serving endpoint", name):
+        current = client.get(path, missing_ok=True)
+    module.exit_result(changed, before=current, after=desired, serving_endpoint=...)
+
+`argument_spec` holds only the module's own options: the connection/auth options of
+`common_argument_spec()` (documented once in the `databricks_claude.gateway.connection` doc
+fragment) are merged in. `api_errors()` turns any client failure into
+"<action> <resource> <name>: <message>" with `status` and `error_code`; `exit_result()` adds a
+secret-free `diff` when --diff is on.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.databricks_claude.gateway.plugins.module_utils.client import (
+    DATABRICKS_SDK_IMPORT_ERROR,
+    HAS_DATABRICKS_SDK,
+    DatabricksClient,
+)
+from ansible_collections.databricks_claude.gateway.plugins.module_utils.comparison import sanitize, sanitized_diff
+from ansible_collections.databricks_claude.gateway.plugins.module_utils.errors import (
+    DatabricksApiError,
+    DatabricksAuthError,
+    OperationFailed,
+)
+
+
+def common_argument_spec():
+    """The connection and authentication options; unset ones are left to the SDK's unified auth."""
+    return dict(
+        host=dict(type="str"),
+        account_id=dict(type="str"),
+        profile=dict(type="str"),
+        token=dict(type="str", no_log=True),
+        client_id=dict(type="str"),
+        client_secret=dict(type="str", no_log=True),
+        auth_type=dict(type="str"),
+    )
+
+
+def generate_argspec(**options):
+    """common_argument_spec() plus a module's own options."""
+    spec = common_argument_spec()
+    spec.update(options)
+    return spec
+
+
+class DatabricksModule(AnsibleModule):
+    """An AnsibleModule with the connection options, a lazily built client and uniform failures."""
+
+    def __init__(self, argument_spec, **kwargs):
+        super().__init__(argument_spec=generate_argspec(**argument_spec), **kwargs)
+        self._clients = {}
+
+    def client(self, account=False):
+        """The client for the workspace (default) or the account console; fails the task if impossible."""
+        if account not in self._clients:
+            if not HAS_DATABRICKS_SDK:
+                self.fail_json(msg=missing_required_lib("databricks-sdk"), exception=DATABRICKS_SDK_IMPORT_ERROR)
+            try:
+                self._clients[account] = DatabricksClient(self.params, account=account)
+            except DatabricksAuthError as e:
+                self.fail_json(msg="configure Databricks authentication: %s" % e, **e.details())
+        return self._clients[account]
+
+    @contextmanager
+    def api_errors(self, action, resource, name):
+        """Fail the task with '<action> <resource> <name>: <message>' on any Databricks failure inside."""
+        try:
+            yield
+        except (DatabricksApiError, OperationFailed) as e:
+            self.fail_json(msg="%s %s %s: %s" % (action, resource, name, e.message), **e.details())
+        except DatabricksAuthError as e:
+            self.fail_json(msg="%s %s %s: authentication failed: %s" % (action, resource, name, e), **e.details())
+
+    def exit_result(self, changed, before=None, after=None, **result):
+        """exit_json with `changed`, a secret-free diff under --diff, and secret-free result values."""
+        if self._diff:
+            result["diff"] = sanitized_diff(before, after)
+        self.exit_json(changed=changed, **sanitize(result))
