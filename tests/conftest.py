@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.support.core_fixtures",
     "tests.support.ansible_fixtures",
+    "tests.support.idp_fixtures",
 ]
