@@ -111,7 +111,7 @@ def test_list_paginates(api):
         query = {"page_size": 2}
         if token:
             query["page_token"] = token
-        _, body = api("GET", BASE + "/federationPolicies", **query)
+        body = api("GET", BASE + "/federationPolicies", **query)[1]
         seen += [p["policy_id"] for p in body["policies"]]
         token = body.get("next_page_token")
         if not token:
@@ -138,8 +138,8 @@ def test_delete_then_404(api):
 
 def test_requires_a_valid_bearer_token(api):
     assert api("GET", BASE + "/federationPolicies", token=None)[0] == 401
-    assert api("GET", BASE + "/federationPolicies", token="bogus") == (403, {"error_code": "403",
-                                                                           "message": "Invalid Token"})
+    invalid = {"error_code": "403", "message": "Invalid Token"}
+    assert api("GET", BASE + "/federationPolicies", token="bogus") == (403, invalid)
 
 
 def test_other_account_is_404(api):

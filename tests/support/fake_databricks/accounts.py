@@ -215,7 +215,7 @@ def _apply(target: dict, body: dict, path: str) -> None:
     if "." not in path:
         target[path] = copy.deepcopy(body.get(path))
         return
-    _, field = path.split(".", 1)
+    field = path.split(".", 1)[1]
     oidc = dict(target.get("oidc_policy") or {})
     oidc[field] = copy.deepcopy((body.get("oidc_policy") or {}).get(field))
     target["oidc_policy"] = oidc
