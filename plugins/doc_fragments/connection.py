@@ -21,8 +21,8 @@ notes:
     C(module_defaults) and the action group C(group/databricks_claude.gateway.databricks).
   - Calls answered with HTTP 429 or 503 are retried up to 6 times with jittered exponential backoff
     (honouring C(Retry-After)).
-  - Errors read C(<action> <resource> <name>: <service message>); the result also carries C(status)
-    (HTTP status) and C(error_code) as Databricks named them.
+  - "Errors read C(<action> <resource> <name>: <service message>); the result also carries C(status)
+    (HTTP status) and C(error_code) as Databricks named them."
 options:
   host:
     description:
