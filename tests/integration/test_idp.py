@@ -212,7 +212,37 @@ def test_scripted_browser_deny(idp, tmp_path):
     assert "deny" in log
 
 
-def test_idp_exits_when_its_stdin_closes(idp_factory):
-    idp = idp_factory()
-    idp._process.stdin.close()
-    assert idp._process.wait(10) == 0
+def test_ttl_knobs_and_rotation_off(idp_factory, browser):
+    idp = idp_factory(IDP_ACCESS_TOKEN_TTL=120, IDP_REFRESH_TOKEN_TTL=3, IDP_DEVICE_CODE_TTL=30,
+                      IDP_ROTATE_REFRESH_TOKEN=0)
+    app = app_for(idp)
+    first = interactive(app)
+    assert 110 <= first["expires_in"] <= 120
+    assert app.initiate_device_flow(SCOPES)["expires_in"] == 30
+    for _ in range(2):  # without rotation the same refresh token keeps working
+        assert "id_token" in app.acquire_token_by_refresh_token(first["refresh_token"], SCOPES)
+
+    time.sleep(3.5)
+
+    assert app.acquire_token_by_refresh_token(first["refresh_token"], SCOPES)["error"] == "invalid_grant"
+
+
+def test_tenant_client_users_and_auto_login_knobs(idp_factory, browser):
+    idp = idp_factory(IDP_TENANT="tenant-x", IDP_CLIENT_ID="client-x", IDP_USERS="carol@corp.test",
+                      IDP_AUTO_LOGIN=1)
+    assert idp.issuer.endswith("/tenant-x/v2.0") and idp.users == ["carol@corp.test"]
+    browser.action = "deny"  # auto-login shows no form, so there is nothing to cancel
+
+    got = interactive(app_for(idp))["id_token_claims"]
+
+    assert (got["tid"], got["aud"], got["preferred_username"]) == ("tenant-x", "client-x", "carol@corp.test")
+
+
+@pytest.mark.parametrize("how", ["stdin closed", "SIGTERM"])
+def test_idp_exits_with_its_test_run(idp_factory, how):
+    process = idp_factory()._process
+    if how == "SIGTERM":
+        process.terminate()
+    else:
+        process.stdin.close()
+    assert process.wait(10) == 0

@@ -75,13 +75,16 @@ class TestAdapter {
   async find(id) {
     const key = `${this.model}:${id}`;
     const entry = store.get(key);
-    if (entry && entry.expiresAt <= Date.now()) store.delete(key);
-    return entry && entry.expiresAt > Date.now() ? entry.payload : undefined;
+    if (!entry) return undefined;
+    if (entry.expiresAt > Date.now()) return entry.payload;
+    store.delete(key);
+    return undefined;
   }
 
   async findBy(field, value) {
+    const prefix = `${this.model}:`;
     for (const [key, { payload }] of store) {
-      if (key.startsWith(`${this.model}:`) && payload[field] === value) return this.find(key.slice(this.model.length + 1));
+      if (key.startsWith(prefix) && payload[field] === value) return this.find(key.slice(prefix.length));
     }
     return undefined;
   }
@@ -217,7 +220,7 @@ async function grantConsent(provider, details) {
   return { consent: { grantId: await grant.save() } };
 }
 
-async function login(username) {
+function login(username) {
   const accountId = accountIdOf.get(String(username || '').trim().toLowerCase());
   if (!accountId) {
     return { error: 'access_denied', error_description: `unknown test user ${JSON.stringify(username)}` };
@@ -235,9 +238,9 @@ async function interaction(provider, req, res, path) {
     const form = await readForm(req);
     result = form.get('abort')
       ? { error: 'access_denied', error_description: 'the user cancelled the sign-in' }
-      : await login(form.get('username'));
+      : login(form.get('username'));
   } else if (AUTO_LOGIN) {
-    result = await login(details.params.login_hint || USERS[0]);
+    result = login(details.params.login_hint || USERS[0]);
   } else {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(loginPage(details.uid, details.params.login_hint || USERS[0]));
@@ -306,7 +309,8 @@ function makeHandler(provider) {
 // ---- start ----
 function signingKey() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { ...privateKey.export({ format: 'jwk' }), kid: `test-${randomBytes(4).toString('hex')}`, alg: 'RS256', use: 'sig' };
+  const kid = `test-${randomBytes(4).toString('hex')}`;
+  return { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
 }
 
 function main() {
