@@ -9,6 +9,13 @@
 //   3. the device authorization response carries `interval` (and optionally `message`).
 // Test-only hooks live under /__test__/ (stats, revoke, reset). It prints one JSON ready line
 // and exits when stdin closes or on SIGTERM, so a crashed test run leaves no node process.
+//
+// Env: IDP_TLS_CERT, IDP_TLS_KEY (required); IDP_TENANT, IDP_CLIENT_ID, IDP_USERS (comma list,
+// default alice@example.test,bob@example.test); IDP_ID_TOKEN_TTL, IDP_ACCESS_TOKEN_TTL (3600),
+// IDP_REFRESH_TOKEN_TTL (14 days), IDP_DEVICE_CODE_TTL (900) in seconds; IDP_ROTATE_REFRESH_TOKEN
+// (1; 0 = reuse allowed); IDP_AUTO_LOGIN (1 = no login form); IDP_EXTRA_SCOPES (space/comma list);
+// IDP_DEVICE_INTERVAL (seconds; 0 = omitted, MSAL then polls every 5 s); IDP_DEVICE_MESSAGE (1 = add
+// an Entra-like `message`).
 
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
