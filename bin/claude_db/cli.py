@@ -1,0 +1,173 @@
+"""`claude-db-token`: the credential helper's command line.
+
+stdout carries only machine output (the token JSON, the bare token, status);
+progress, prompts and errors go to stderr, one line each. Exit codes: 0 ok,
+1 authentication or network failure (or "no valid cached token" for --check),
+2 usage or config error.
+
+Printing a cached token is the hot path (Claude Code's apiKeyHelper runs it on
+every request batch), so the plain forms skip argparse and import only the
+standard library modules that Python itself already loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from .config import load_config
+from .credentials import cached_token, get_token
+from .errors import ClaudeDbError, ConfigError, say
+
+PROG = "claude-db-token"
+
+DESCRIPTION = """\
+Print a Databricks OAuth token for the signed-in user, obtained with the company
+sign-in (Entra ID or another OIDC IdP) and RFC 8693 token exchange; never a PAT.
+
+  claude-db-token            {"token": "...", "expires_in": N} on stdout
+  claude-db-token --raw      the bare token (Claude Code's apiKeyHelper)
+  claude-db-token --check    exit 0 if a cached token is still valid, else 1 (no network)
+
+A cached token is printed without any network access. Otherwise the helper
+exchanges the cached ID token, or refreshes it with the IdP, or - the first
+time, or when the IdP no longer accepts the refresh - signs you in: in the
+browser, or with a device code over SSH / without a display.
+
+Config file search order: --config PATH, $CLAUDE_DB_CONFIG, ./config.json,
+~/.databricks-claude-gateway/config.json. Secrets are kept in the OS keyring
+when one is usable, else in 0600 files in ~/.databricks-claude-gateway/.
+"""
+
+EPILOG = """\
+exit codes: 0 ok; 1 sign-in, exchange or network failure (--check: no valid
+cached token); 2 usage or config error.
+
+environment: CLAUDE_DB_CONFIG (config path), CLAUDE_DB_HOME (state directory),
+CLAUDE_DB_LOGIN_TIMEOUT (seconds to finish a sign-in, default 300), BROWSER
+(browser program), REQUESTS_CA_BUNDLE (CA bundle when TLS is inspected).
+
+examples:
+  claude-db-token login --device     sign in from an SSH session
+  claude-db-token status             who is signed in, and until when
+  claude-db-token doctor             check config, IdP, exchange and endpoint
+  Claude Code settings.json:         {"apiKeyHelper": "claude-db-token --raw"}
+"""
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        plain = _plain_form(argv)
+        if plain is not None:
+            return _print_token(*plain)
+        return _run(_parser().parse_args(argv))
+    except ClaudeDbError as e:
+        sys.stderr.write("%s: %s\n" % (PROG, e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("%s: cancelled\n" % PROG)
+        return 1
+    except Exception as e:  # a bug: say so in one line; its text could hold a server's answer, so not shown
+        if os.environ.get("CLAUDE_DB_DEBUG"):
+            raise
+        sys.stderr.write("%s: internal error (%s); rerun with CLAUDE_DB_DEBUG=1 for the traceback and report it\n"
+                         % (PROG, type(e).__name__))
+        return 1
+
+
+def _plain_form(argv: list):
+    """(mode, config_path) for `[--raw | --check] [--config PATH]`, the forms that need no argparse."""
+    mode, path, rest = "json", None, list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("--raw", "--check") and mode == "json":
+            mode = arg[2:]
+        elif arg == "--config" and rest and path is None and not rest[0].startswith("-"):
+            path = rest.pop(0)
+        elif arg.startswith("--config=") and path is None and len(arg) > len("--config="):
+            path = arg[len("--config="):]
+        else:
+            return None
+    return mode, path
+
+
+def _print_token(mode: str, config_path, method=None) -> int:
+    config = load_config(config_path)
+    if mode == "check":
+        token = cached_token(config)
+        status = {"valid": token is not None, "expires_in": token.expires_in if token else 0}
+        sys.stdout.write(json.dumps(status) + "\n")
+        return 0 if token else 1
+    token = get_token(config, interactive=True, method=method)
+    if mode == "raw":
+        sys.stdout.write(token.access_token + "\n")
+    else:
+        sys.stdout.write(json.dumps({"token": token.access_token, "expires_in": token.expires_in}) + "\n")
+    return 0
+
+
+def _run(args) -> int:
+    method = "device" if args.device else "browser" if args.browser else None
+    if args.command is None:
+        if args.raw and args.check:
+            raise ConfigError("--raw and --check cannot be combined; pick one")
+        return _print_token("raw" if args.raw else "check" if args.check else "json", args.config, method)
+    if args.raw or args.check:
+        raise ConfigError("--raw/--check go without a subcommand; run `%s %s` alone" % (PROG, args.command))
+    config = load_config(args.config)
+    if args.command == "login":
+        from .credentials import sign_in
+        token = sign_in(config, method)
+        say("signed in; Databricks token valid for %d min" % (token.expires_in // 60))
+        return 0
+    if args.command == "logout":
+        from .store import Store
+        removed = Store(config).forget()
+        say("signed out; removed %s" % (", ".join(removed) if removed else "nothing (no cached sign-in)"))
+        return 0
+    if args.command == "status":
+        from .status import print_status
+        return print_status(config, as_json=args.json)
+    from .doctor import run_doctor
+    return run_doctor(config)
+
+
+def _parser():
+    import argparse
+
+    # Shared by the top level and every subcommand; SUPPRESS so a subcommand's defaults do not
+    # overwrite what was given before it (`--config x status`).
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--config", metavar="PATH", help="config file (default: see the search order above)")
+    signing_in = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    how = signing_in.add_mutually_exclusive_group()
+    how.add_argument("--device", action="store_true", help="sign in with a device code (SSH, no display)")
+    how.add_argument("--browser", action="store_true", help="sign in in a browser on this machine")
+
+    parser = argparse.ArgumentParser(prog=PROG, parents=[common, signing_in], description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--raw", action="store_true", help="print the bare token (for Claude Code's apiKeyHelper)")
+    out.add_argument("--check", action="store_true",
+                     help="exit 0 if a cached token is valid, 1 if not; JSON status on stdout; no network, no prompt")
+    parser.set_defaults(config=None, device=False, browser=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
+    sub.add_parser("login", parents=[common, signing_in], formatter_class=raw, help="sign in now (even if signed in)",
+                   description="Sign in with the company IdP now, even when a sign-in is cached, and fetch a "
+                               "fresh Databricks token.\nBrowser by default; --device over SSH or without a display.")
+    sub.add_parser("logout", parents=[common], formatter_class=raw, help="forget every cached secret for this config",
+                   description="Delete the cached Databricks token and the IdP sign-in (refresh token) of this "
+                               "config,\nfrom the OS keyring and from ~/.databricks-claude-gateway/.")
+    status = sub.add_parser("status", parents=[common], formatter_class=raw, help="who is signed in, and until when",
+                            description="Show who is signed in, with which issuer, and when the ID token and the "
+                                        "Databricks token expire.\nNo network. Exit 0 when signed in, 1 when not.")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("doctor", parents=[common], formatter_class=raw, help="check config, IdP, exchange and endpoint",
+                   description="Check, one line each with the fix: the config, the token store, the IdP's "
+                               "discovery document,\nthe sign-in, a token exchange and the serving endpoint's "
+                               "state. Exit 0 when all pass, else 1.")
+    return parser
+

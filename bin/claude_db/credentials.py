@@ -1,0 +1,98 @@
+"""A Databricks token for the signed-in user: the one API the launcher, the proxy and the CLI call.
+
+Order: the cached Databricks token (a file read: no network, no keyring, no
+msal/requests import) -> exchange a cached ID token -> MSAL force_refresh ->
+a new sign-in. Refreshing happens under a cross-process lock with a re-read of
+the cache after taking it, so many concurrent callers refresh once.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+# Databricks refuses tokens with 30 s or less left (facts/databricks-api.md §D); keep a minute in hand.
+SAFETY_MARGIN = 60
+
+
+class DatabricksToken:
+    """A Databricks OAuth access token and when it expires (epoch seconds); repr hides the token.
+
+    A plain class rather than a dataclass: importing dataclasses alone costs ~2x Python's start-up.
+    """
+
+    __slots__ = ("access_token", "expires_at")
+
+    def __init__(self, access_token: str, expires_at: float):
+        self.access_token = access_token
+        self.expires_at = expires_at
+
+    @property
+    def expires_in(self) -> int:
+        """Whole seconds of life left (0 once expired)."""
+        return max(0, int(self.expires_at - time.time()))
+
+    def __eq__(self, other):
+        return (isinstance(other, DatabricksToken) and other.access_token == self.access_token
+                and other.expires_at == self.expires_at)
+
+    def __hash__(self):
+        return hash((self.access_token, self.expires_at))
+
+    def __repr__(self):
+        return "DatabricksToken(access_token=<hidden>, expires_in=%d)" % self.expires_in
+
+
+def cached_token(config) -> Optional[DatabricksToken]:
+    """The cached token when it has more than SAFETY_MARGIN left; None otherwise. No network, no prompt."""
+    return _usable(Store(config).read_token())
+
+
+def get_token(config, *, interactive: bool = True, rejected: Optional[str] = None,
+              method: Optional[str] = None) -> DatabricksToken:
+    """A token with more than SAFETY_MARGIN left (unless the IdP's own tokens live shorter).
+
+    interactive: may open a browser / print a device code when no sign-in is cached
+        (else AuthError "not signed in; run `claude-db-token login`").
+    rejected: a token Databricks refused (401/403); if the cache still holds it, it counts as expired.
+    method: "browser" or "device" to force how a sign-in happens (default: decided from the environment).
+    """
+    store = Store(config)
+    token = _usable(store.read_token(), rejected)
+    if token is not None:
+        return token
+    with store.refresh_lock():
+        token = _usable(store.read_token(), rejected)  # another process may have refreshed meanwhile
+        if token is not None:
+            return token
+        from .identity import Identity
+        id_token = Identity(config, store).id_token(interactive, method)
+        return _exchange_and_store(config, store, id_token)
+
+
+def sign_in(config, method: Optional[str] = None) -> DatabricksToken:
+    """`claude-db-token login`: a new sign-in even when one is cached, then a fresh Databricks token."""
+    store = Store(config)
+    with store.refresh_lock():
+        from .identity import Identity
+        id_token = Identity(config, store).sign_in(method)
+        return _exchange_and_store(config, store, id_token)
+
+
+def _exchange_and_store(config, store: Store, id_token: str) -> DatabricksToken:
+    from .exchange import exchange
+    access_token, expires_in = exchange(config, id_token)
+    token = DatabricksToken(access_token, time.time() + expires_in)
+    store.write_token(token.access_token, token.expires_at)
+    return token
+
+
+def _usable(data: Optional[dict], rejected: Optional[str] = None) -> Optional[DatabricksToken]:
+    if data is None or data["access_token"] == rejected or data["expires_at"] - time.time() <= SAFETY_MARGIN:
+        return None
+    return DatabricksToken(data["access_token"], data["expires_at"])

@@ -1,0 +1,118 @@
+"""`claude-db-token doctor`: each link of the chain checked in order, one pass/fail line with the fix.
+
+config -> token store -> IdP discovery -> cached sign-in -> token exchange -> serving endpoint(s).
+A failed link marks the ones that need it as skipped rather than piling up errors.
+"""
+
+import os
+import sys
+
+from .credentials import cached_token, get_token
+from .errors import ClaudeDbError
+from .store import Store
+
+
+def run_doctor(config) -> int:
+    """Print the checks on stdout; exit code 0 when all pass, 1 otherwise."""
+    report = _Report()
+    store = Store(config)
+    report.ok("config", "%s (workspace %s)" % (config.path, config.databricks_host))
+    report.run("token store", lambda: _check_store(store))
+    idp_ok = report.run("identity provider", lambda: _check_idp(config, store))
+    signed_in = idp_ok and report.run("sign-in", lambda: _check_sign_in(config, store))
+    token = None
+    if signed_in:
+        token = report.run("token exchange", lambda: _check_exchange(config))
+    else:
+        report.skip("token exchange", "needs a sign-in")
+    for name in sorted({config.endpoint_name} | set(config.models.values())):
+        if token:
+            report.run("endpoint %s" % name, lambda: _check_endpoint(config, name, token))
+        else:
+            report.skip("endpoint %s" % name, "needs a Databricks token")
+    return 0 if report.passed else 1
+
+
+class _Report:
+    def __init__(self):
+        self.passed = True
+
+    def run(self, name: str, check):
+        """Run `check` (returns (detail, value) or a detail); print its line; return its value or False."""
+        try:
+            result = check()
+        except ClaudeDbError as e:
+            self.fail(name, str(e))
+            return False
+        detail, value = result if isinstance(result, tuple) else (result, True)
+        self.ok(name, detail)
+        return value
+
+    def ok(self, name: str, detail: str) -> None:
+        self._line("ok", name, detail)
+
+    def fail(self, name: str, detail: str) -> None:
+        self.passed = False
+        self._line("FAIL", name, detail)
+
+    def skip(self, name: str, why: str) -> None:
+        self._line("skip", name, why)
+
+    @staticmethod
+    def _line(mark: str, name: str, detail: str) -> None:
+        sys.stdout.write("%-5s %-18s %s\n" % (mark, name, detail))
+        sys.stdout.flush()
+
+
+def _check_store(store: Store) -> str:
+    from .config import state_dir
+    directory = state_dir()
+    mode = os.stat(directory).st_mode & 0o777
+    return "sign-in kept in %s; directory %s mode %o" % (store.msal_cache_location(), directory, mode)
+
+
+def _check_idp(config, store: Store) -> str:
+    from .identity import Identity
+    identity = Identity(config, store)  # MSAL fetches the discovery document here
+    return "%s (token endpoint %s)" % (config.authority, identity.app.authority.token_endpoint)
+
+
+def _check_sign_in(config, store: Store):
+    from .errors import AuthError
+    from .identity import cached_sign_in, load_cache
+    sign_in = cached_sign_in(load_cache(store), config.client_id)
+    if not sign_in["has_refresh_token"]:
+        raise AuthError("not signed in; fix: run `claude-db-token login`")
+    return "%s (issuer %s)" % (sign_in["user"], sign_in["issuer"])
+
+
+def _check_exchange(config):
+    """A real exchange: a cached Databricks token is passed as `rejected`, so a new one is fetched."""
+    cached = cached_token(config)
+    token = get_token(config, interactive=False, rejected=cached.access_token if cached else None)
+    return ("got a Databricks token valid for %d min" % (token.expires_in // 60), token)
+
+
+def _check_endpoint(config, name: str, token) -> str:
+    import requests
+    from .errors import AuthError
+    url = "%s/api/2.0/serving-endpoints/%s" % (config.databricks_host, name)
+    try:
+        response = requests.get(url, headers={"Authorization": "Bearer " + token.access_token}, timeout=(10, 30),
+                                auth=lambda r: r)
+    except requests.exceptions.RequestException as e:
+        raise AuthError("cannot reach %s (%s); check your network" % (config.databricks_host, type(e).__name__))
+    if response.status_code == 404:
+        raise AuthError("no serving endpoint %s in %s; fix: an admin runs playbooks/admin.yml, or fix endpoint_name/"
+                        "models in %s" % (name, config.databricks_host, config.path))
+    if response.status_code in (401, 403):
+        raise AuthError("the signed-in user may not use serving endpoint %s (HTTP %d); fix: an admin grants "
+                        "CAN_QUERY on it" % (name, response.status_code))
+    if response.status_code != 200:
+        raise AuthError("Databricks answered HTTP %d for serving endpoint %s; try again later"
+                        % (response.status_code, name))
+    state = (response.json().get("state") or {})
+    if state.get("ready") != "READY":
+        raise AuthError("serving endpoint %s is not ready (%s, config update %s); fix: wait for it, or check "
+                        "its events in the workspace" % (name, state.get("ready"), state.get("config_update")))
+    return "ready"

@@ -1,0 +1,239 @@
+"""The user's sign-in at the company IdP (Entra ID or any OIDC provider), through MSAL.
+
+What Databricks needs from it is an ID token (its `aud` is our app's client id,
+which a federation policy can trust). The order: a cached ID token with life
+left -> MSAL force_refresh (a plain silent call may answer from the cached
+access token and return no ID token, or an expired one: facts/test-idp.md §1)
+-> a new sign-in, in the browser (auth code + PKCE) or with a device code when
+no browser can reach this machine. Imported only when the cached Databricks
+token is not enough (msal and requests are slow to import).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import sys
+import time
+
+import msal
+import requests
+
+from .config import is_microsoft_authority
+from .errors import AuthError, ConfigError, say, warn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+ID_TOKEN_MARGIN = 300  # seconds: a cached ID token closer to expiry than this is refreshed first
+HTTP_TIMEOUT = 30  # seconds, for every request MSAL sends
+DEFAULT_SIGN_IN_TIMEOUT = 300  # seconds; $CLAUDE_DB_LOGIN_TIMEOUT overrides
+
+# MSAL logs through the root logger's last-resort handler otherwise (stray warnings on stderr).
+logging.getLogger("msal").addHandler(logging.NullHandler())
+logging.getLogger("msal").propagate = False
+
+
+def sign_in_method(forced: Optional[str] = None, env=None, platform: str = sys.platform) -> str:
+    """'browser' or 'device': forced by --browser/--device, else device over SSH or without a display."""
+    env = os.environ if env is None else env
+    if forced:
+        return forced
+    if env.get("SSH_CONNECTION") or env.get("SSH_TTY"):
+        return "device"  # a browser here could not reach the loopback redirect on that machine
+    if env.get("BROWSER"):
+        return "browser"  # the user named a browser program
+    if platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return "device"
+    return "browser"
+
+
+def sign_in_timeout(env=None) -> int:
+    env = os.environ if env is None else env
+    value = env.get("CLAUDE_DB_LOGIN_TIMEOUT", "")
+    if not value:
+        return DEFAULT_SIGN_IN_TIMEOUT
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError("CLAUDE_DB_LOGIN_TIMEOUT must be a whole number of seconds, got %r" % value)
+    return int(value)
+
+
+def jwt_claims(token: str) -> dict:
+    """The payload of a JWT, unverified (the IdP came over TLS; Databricks verifies the signature)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def load_cache(store) -> msal.SerializableTokenCache:
+    """The MSAL cache of this config; a damaged one counts as empty (the user signs in again)."""
+    cache = msal.SerializableTokenCache()
+    data = store.read_msal_cache()
+    if data:
+        try:
+            cache.deserialize(data)
+        except (ValueError, TypeError, AttributeError):
+            warn("ignoring the damaged MSAL token cache; you will be asked to sign in")
+            cache = msal.SerializableTokenCache()
+    return cache
+
+
+def cached_sign_in(cache: msal.SerializableTokenCache, client_id: str) -> dict:
+    """Who is signed in, from the cache alone (no network): for `status`."""
+    accounts = list(cache.search(msal.TokenCache.CredentialType.ACCOUNT))
+    id_token = _newest_id_token(cache, client_id)
+    claims = jwt_claims(id_token) if id_token else {}
+    refresh = list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN, query={"client_id": client_id}))
+    return {
+        "user": accounts[0].get("username") if accounts else None,
+        "issuer": claims.get("iss"),
+        "id_token_expires_at": claims.get("exp"),
+        "has_refresh_token": bool(refresh),
+    }
+
+
+def _newest_id_token(cache, client_id: str, home_account_id: Optional[str] = None) -> Optional[str]:
+    query = {"client_id": client_id}
+    if home_account_id:
+        query["home_account_id"] = home_account_id
+    tokens = [item.get("secret") for item in cache.search(msal.TokenCache.CredentialType.ID_TOKEN, query=query)]
+    tokens = [t for t in tokens if t]
+    return max(tokens, key=lambda t: jwt_claims(t).get("exp") or 0) if tokens else None
+
+
+class Identity:
+    """MSAL's public client for one config, with its cache persisted through the Store."""
+
+    def __init__(self, config, store):
+        self.config = config
+        self.store = store
+        self.cache = load_cache(store)
+        self.scopes = list(config.scopes)
+        try:
+            self.app = msal.PublicClientApplication(
+                config.client_id, authority=config.authority, token_cache=self.cache, timeout=HTTP_TIMEOUT,
+                # Instance discovery only makes sense for Microsoft clouds; elsewhere it would call
+                # login.microsoftonline.com (facts/test-idp.md §4).
+                instance_discovery=None if is_microsoft_authority(config.authority) else False)
+        except Exception as e:
+            raise self._idp_error(e)
+
+    def id_token(self, interactive: bool, method: Optional[str] = None) -> str:
+        """An ID token for the exchange: cached -> force_refresh -> sign-in (if interactive)."""
+        account = self._account()
+        if account is not None:
+            cached = _newest_id_token(self.cache, self.config.client_id, account.get("home_account_id"))
+            if cached and (jwt_claims(cached).get("exp") or 0) - time.time() > ID_TOKEN_MARGIN:
+                return cached
+            refreshed = self._refresh(account)
+            if refreshed:
+                return refreshed
+            if not interactive:
+                raise AuthError("your sign-in has expired or was revoked; run `claude-db-token login`")
+            say("your sign-in has expired or was revoked; signing in again")
+        elif not interactive:
+            raise AuthError("not signed in; run `claude-db-token login`")
+        return self.sign_in(method, login_hint=account.get("username") if account else None)
+
+    def sign_in(self, method: Optional[str] = None, login_hint: Optional[str] = None) -> str:
+        """A new sign-in (browser or device code, always with a timeout); returns the new ID token."""
+        method = sign_in_method(method)
+        timeout = sign_in_timeout()
+        try:
+            if method == "device":
+                result = self._device_flow(timeout)
+            else:
+                result = self.app.acquire_token_interactive(
+                    self.scopes, timeout=timeout, login_hint=login_hint,
+                    auth_uri_callback=lambda uri: say("open this address in a browser on this machine to sign "
+                                                       "in:\n  %s" % uri))
+        except KeyboardInterrupt:
+            raise AuthError("sign-in cancelled; run the command again to sign in")
+        except msal.oauth2cli.oauth2.BrowserInteractionTimeoutError:
+            raise AuthError("sign-in timed out after %d s; run the command again and finish signing in in the "
+                            "browser (or use --device)" % timeout)
+        except AuthError:
+            raise
+        except Exception as e:
+            raise self._idp_error(e)
+        finally:
+            self._save()
+        if "id_token" not in result:
+            raise AuthError(_sign_in_refused(result, timeout))
+        self._forget_other_accounts(result.get("id_token_claims", {}).get("preferred_username"))
+        self._save()
+        return result["id_token"]
+
+    def _refresh(self, account: dict) -> Optional[str]:
+        """A fresh ID token from the refresh token, or None when the IdP no longer accepts it."""
+        try:
+            result = self.app.acquire_token_silent_with_error(self.scopes, account, force_refresh=True)
+        except Exception as e:
+            raise self._idp_error(e)
+        finally:
+            self._save()
+        return (result or {}).get("id_token")
+
+    def _device_flow(self, timeout: int) -> dict:
+        flow = self.app.initiate_device_flow(scopes=self.scopes)
+        if "user_code" not in flow:
+            raise AuthError("the identity provider refused a device-code sign-in (%s); use --browser, or ask your "
+                            "IdP admin to allow public client flows" % _one_line(flow.get("error_description")
+                                                                              or flow.get("error")))
+        # Entra sends no verification_uri_complete, and its `message` is not always there: say it ourselves.
+        say("to sign in, open %s in a browser on any device and enter the code %s (waiting up to %d s)"
+             % (flow["verification_uri"], flow["user_code"], timeout))
+        flow["expires_at"] = min(flow.get("expires_at") or float("inf"), time.time() + timeout)
+        return self.app.acquire_token_by_device_flow(flow)
+
+    def _account(self) -> Optional[dict]:
+        accounts = self.app.get_accounts()
+        return accounts[0] if accounts else None
+
+    def _forget_other_accounts(self, username: Optional[str]) -> None:
+        """One config, one signed-in user: a new sign-in replaces the previous user."""
+        for account in self.app.get_accounts():
+            if username and account.get("username") != username:
+                self.app.remove_account(account)
+
+    def _save(self) -> None:
+        if self.cache.has_state_changed:
+            self.store.write_msal_cache(self.cache.serialize())
+            self.cache.has_state_changed = False
+
+    def _idp_error(self, error: Exception) -> AuthError:
+        where = "the identity provider %s" % self.config.authority
+        if isinstance(error, requests.exceptions.SSLError):
+            return AuthError("TLS verification failed for %s; if your network inspects TLS, point REQUESTS_CA_BUNDLE "
+                             "at your company CA bundle" % where)
+        if isinstance(error, requests.exceptions.Timeout):
+            return AuthError("%s did not answer within %d s; check your network or VPN and retry"
+                             % (where, HTTP_TIMEOUT))
+        if isinstance(error, requests.exceptions.ConnectionError):
+            return AuthError("cannot reach %s; check your network or VPN, or azure_ad.authority in %s"
+                             % (where, self.config.path))
+        return AuthError("%s failed: %s; check azure_ad.authority and azure_ad.client_id in %s"
+                         % (where, _one_line(str(error)), self.config.path))
+
+
+def _sign_in_refused(result: dict, timeout: int) -> str:
+    error = result.get("error") or "unknown_error"
+    if error in ("authorization_pending", "expired_token", "slow_down"):
+        return "sign-in timed out after %d s; run the command again and enter the code in time" % timeout
+    if error == "access_denied":
+        return "sign-in was cancelled or refused at the identity provider (%s); run the command again" % (
+            _one_line(result.get("error_description")) or error)
+    return "sign-in failed at the identity provider (%s: %s); check azure_ad.client_id and azure_ad.scopes" % (
+        error, _one_line(result.get("error_description")))
+
+
+def _one_line(text, limit: int = 200) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+

@@ -1,0 +1,193 @@
+"""Where the secrets of one config live on this machine.
+
+- The MSAL token cache (it holds the IdP refresh token): the OS keyring when the
+  config asks for it (token_cache.method "keyring", the default) and a usable
+  backend exists; else a 0600 file in ~/.databricks-claude-gateway (0700), unless
+  token_cache.fallback is "none".
+- The short-lived Databricks token: always a 0600 file there, so that the cached
+  path needs no keyring (importing keyring costs ~10x starting Python).
+
+Files are written atomically (temp file + rename) so a reader never sees half a
+file; a corrupt or truncated file is reported with a warning and treated as missing.
+Secrets of different configs never mix: names carry a checksum of Config.identity
+and the token file repeats the identity, checked on read.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import os
+
+from .config import home_dir, state_dir
+from .errors import AuthError, warn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+KEYRING_SERVICE = "databricks-claude-gateway"
+
+
+class Store:
+    """The token file, the MSAL cache and the refresh lock file of one config."""
+
+    def __init__(self, config):
+        self.config = config
+        key = "%08x" % (binascii.crc32(config.identity.encode("utf-8")) & 0xFFFFFFFF)
+        directory = home_dir()
+        self.token_path = os.path.join(directory, "token-%s.json" % key)
+        self.msal_path = os.path.join(directory, "msal-cache-%s.json" % key)
+        self.lock_path = os.path.join(directory, "refresh-%s.lock" % key)
+        self.keyring_user = "msal-cache-%s" % key
+
+    def refresh_lock(self):
+        """The cross-process lock every refresh of this config's tokens happens under."""
+        from .refresh_lock import refresh_lock  # only refreshes need it: keep the cached path lean
+        state_dir()
+        return refresh_lock(self.lock_path)
+
+    # -- the Databricks token ------------------------------------------------
+    def read_token(self) -> Optional[dict]:
+        """{"access_token", "expires_at"} of this config's cached token, or None."""
+        data = _read_json(self.token_path, "cached Databricks token")
+        if data is None:
+            return None
+        if data.get("identity") != self.config.identity:
+            return None  # another config's token (checksum collision): not ours
+        if not isinstance(data.get("access_token"), str) or not isinstance(data.get("expires_at"), (int, float)):
+            warn("ignoring the damaged cached Databricks token %s; it will be replaced" % self.token_path)
+            return None
+        return data
+
+    def write_token(self, access_token: str, expires_at: float) -> None:
+        _write_private(self.token_path, json.dumps({"identity": self.config.identity, "access_token": access_token,
+                                                    "expires_at": expires_at}))
+
+    # -- the MSAL cache (refresh token) --------------------------------------
+    def read_msal_cache(self) -> Optional[str]:
+        """The serialized MSAL cache, from the keyring or the file; None when there is none."""
+        keyring = self._keyring()
+        if keyring is not None:
+            try:
+                data = keyring.get_password(KEYRING_SERVICE, self.keyring_user)
+            except Exception as e:  # any backend failure (locked, no D-Bus, ...) means "not usable now"
+                keyring = self._keyring_failed(e)
+            else:
+                if data is not None:
+                    if _is_json_object(data):
+                        return data
+                    warn("ignoring the unreadable MSAL cache in the OS keyring; you will be asked to sign in")
+                    return None
+        data = _read_json(self.msal_path, "MSAL token cache")
+        return None if data is None else json.dumps(data)
+
+    def write_msal_cache(self, data: str) -> None:
+        keyring = self._keyring()
+        if keyring is not None:
+            try:
+                keyring.set_password(KEYRING_SERVICE, self.keyring_user, data)
+            except Exception as e:
+                self._keyring_failed(e)
+            else:
+                _remove(self.msal_path)  # a refresh token never lingers on disk once the keyring has it
+                return
+        _write_private(self.msal_path, data)
+
+    # -- everything ------------------------------------------------------------
+    def forget(self) -> list:
+        """Delete every cached secret of this config; returns where they were (for `logout`)."""
+        removed = [path for path in (self.token_path, self.msal_path) if _remove(path)]
+        keyring = self._keyring()
+        if keyring is not None:
+            try:
+                if keyring.get_password(KEYRING_SERVICE, self.keyring_user) is not None:
+                    keyring.delete_password(KEYRING_SERVICE, self.keyring_user)
+                    removed.append("OS keyring entry %s/%s" % (KEYRING_SERVICE, self.keyring_user))
+            except Exception as e:
+                self._keyring_failed(e)
+        return removed
+
+    def msal_cache_location(self) -> str:
+        """Where the MSAL cache goes, in words (for `status` and `doctor`)."""
+        keyring = self._keyring()
+        if keyring is not None:
+            return "OS keyring (%s)" % type(keyring.get_keyring()).__module__
+        return self.msal_path
+
+    def _keyring(self):
+        """The keyring module when the config wants it and a usable backend exists, else None."""
+        if self.config.token_cache_method != "keyring":
+            return None
+        try:
+            import keyring
+            from keyring.backends import fail, null
+            backend = keyring.get_keyring()
+            usable = not isinstance(backend, (fail.Keyring, null.Keyring))
+        except Exception as e:
+            return self._keyring_failed(e)
+        if not usable:
+            return self._keyring_failed(None)
+        return keyring
+
+    def _keyring_failed(self, error: Optional[Exception]):
+        """Fall back to the file (None), or stop when the config forbids it."""
+        reason = "no usable OS keyring backend" if error is None else "the OS keyring failed (%s)" % (
+            type(error).__name__)
+        if self.config.token_cache_fallback == "none":
+            raise AuthError("%s and token_cache.fallback is \"none\" in %s; unlock or install a keyring, or set "
+                            "token_cache.fallback to \"file\"" % (reason, self.config.path))
+        if error is not None:
+            warn("%s; keeping the sign-in in %s instead" % (reason, self.msal_path))
+        return None
+
+
+def _read_json(path: str, what: str) -> Optional[dict]:
+    """The JSON object in `path`; None (with a warning when it is damaged) otherwise."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        warn("cannot read the %s %s (%s); ignoring it" % (what, path, e.strerror or e))
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        warn("ignoring the damaged %s %s; it will be replaced" % (what, path))
+        return None
+    return data
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write `text` to `path` with mode 0600, atomically, in the 0700 state directory."""
+    state_dir()
+    tmp = "%s.%d.%s.tmp" % (path, os.getpid(), binascii.hexlify(os.urandom(4)).decode())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: str) -> bool:
+    try:
+        os.remove(path)
+        return True
+    except FileNotFoundError:
+        return False
