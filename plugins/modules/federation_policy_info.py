@@ -1,8 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, databricks_claude.gateway contributors
-# Simplified BSD License (see https://opensource.org/licenses/BSD-2-Clause)
-# SPDX-License-Identifier: BSD-2-Clause
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ description:
   - Returns the account-wide OAuth federation policies, or those of one service principal.
   - Read-only; never changes anything.
 author:
-  - databricks_claude.gateway contributors
+  - databricks_claude.gateway contributors (@databricks-claude)
 extends_documentation_fragment:
   - databricks_claude.gateway.connection
   - databricks_claude.gateway.attributes
