@@ -4,10 +4,12 @@
 here with a `register(fake)` function; add new ones to AREAS.
 """
 
-from . import accounts
+from . import accounts, serving
+from . import messages
+from . import oidc
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response, TokenInfo
 
-AREAS = [accounts]
+AREAS = [accounts, serving, messages, oidc]
 
 
 def make_fake(**kwargs) -> FakeDatabricks:
