@@ -5,11 +5,9 @@ here with a `register(fake)` function; add new ones to AREAS.
 """
 
 from . import accounts, serving
-from . import messages
-from . import oidc
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response, TokenInfo
 
-AREAS = [accounts, serving, messages, oidc]
+AREAS = [accounts, serving]
 
 
 def make_fake(**kwargs) -> FakeDatabricks:
