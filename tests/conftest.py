@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.core_fixtures",
     "tests.support.ansible_fixtures",
     "tests.support.idp_fixtures",
+    "tests.support.credential_fixtures",
 ]

@@ -108,15 +108,15 @@ def refusal_message(config, status: int, body: dict, claims: dict) -> str:
     elif "audience" in text:
         cause = ("no federation policy for issuer %s accepts audience %s; an account admin must add it to the "
                  "policy's audiences (or fix azure_ad.client_id in %s)" % (issuer, audience, config.path))
-    elif "signature" in text or "jwks" in text or "verif" in text:
-        cause = ("Databricks could not verify the ID token's signature with the keys issuer %s publishes; an account "
-                 "admin must check the federation policy's issuer and jwks settings" % issuer)
-    elif "issuer" in text or "policy" in text:
-        cause = ("no federation policy in the Databricks account trusts issuer %s; an account admin must create one "
-                 "(playbooks/admin.yml), or fix azure_ad.authority in %s" % (issuer, config.path))
+    elif "signature" in text or "jwks" in text or "verif" in text or "fetch" in text:
+        cause = ("Databricks could not verify the ID token with the keys issuer %s publishes (discovery document, "
+                 "JWKS); an account admin must check the federation policy's issuer and jwks settings" % issuer)
     elif "user" in text or "subject" in text or "principal" in text:
         cause = ("%s is not a user of the Databricks account (or the policy's subject_claim names another claim); "
                  "ask an account admin to add the user" % user)
+    elif "issuer" in text or "policy" in text:
+        cause = ("no federation policy in the Databricks account trusts issuer %s; an account admin must create one "
+                 "(playbooks/admin.yml), or fix azure_ad.authority in %s" % (issuer, config.path))
     else:
         cause = ("check the account's federation policy for issuer %s and audience %s, and that %s is a user of "
                  "the account" % (issuer, audience, user))

@@ -5,9 +5,10 @@ here with a `register(fake)` function; add new ones to AREAS.
 """
 
 from . import accounts, serving
+from . import oidc
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response, TokenInfo
 
-AREAS = [accounts, serving]
+AREAS = [accounts, serving, oidc]
 
 
 def make_fake(**kwargs) -> FakeDatabricks:

@@ -1,0 +1,171 @@
+"""The workspace's OAuth token endpoint: RFC 8693 exchange of an IdP JWT for a Databricks token.
+
+Routes (facts/databricks-api.md §D):
+  POST /oidc/v1/token                                  grant_type=...:token-exchange
+  GET  /oidc/.well-known/oauth-authorization-server    the endpoint's discovery document
+
+The subject token is checked the way a federation policy does it, against
+`fake.federation_policies` (accounts.py keeps them there): the policies of the
+service principal named by `client_id`, else the account-wide ones; issuer
+discovery and JWKS over HTTPS (trusting `fake.issuer_ca`, a CA file; None = the
+system's), the signature, `iss`, `aud`, `exp`, then `subject_claim` -> a user in
+`fake.users` (or the SP policy's `subject`). Refusals use the OAuth error shape
+{"error", "error_description"}. The token lifetime is the JWT's remaining life
+capped at one hour, or `fake.exchange_ttl` seconds when a test sets it.
+"""
+
+import json
+import ssl
+import time
+import urllib.request
+
+import jwt
+
+from .server import Request, Response
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+MAX_TTL = 3600
+ALGORITHMS = ["RS256", "ES256"]  # what Databricks accepts (facts §C)
+
+
+def register(fake) -> None:
+    fake.issuer_ca = None  # CA file trusted when fetching an issuer's discovery document and keys
+    fake.exchange_ttl = None  # seconds; None = the JWT's remaining life, at most MAX_TTL
+    exchange = TokenExchange(fake)
+    fake.route("POST", r"/oidc/v1/token", exchange.token)
+    fake.route("GET", r"/oidc/\.well-known/oauth-authorization-server", exchange.discovery)
+
+
+class Refused(Exception):
+    def __init__(self, status: int, error: str, description: str):
+        super().__init__(description)
+        self.response = Response.json({"error": error, "error_description": description}, status)
+
+
+class TokenExchange:
+    def __init__(self, fake):
+        self.fake = fake
+        self._jwks_clients = {}  # jwks_uri -> PyJWKClient (it caches keys, refetching on an unknown kid)
+
+    def discovery(self, req: Request) -> Response:
+        base = self.fake.url + "/oidc"
+        return Response.json({
+            "issuer": base, "authorization_endpoint": base + "/v1/authorize", "token_endpoint": base + "/v1/token",
+            "jwks_uri": base + "/jwks.json", "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", GRANT_TYPE],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"], "scopes_supported": ["all-apis", "offline_access"]})
+
+    def token(self, req: Request) -> Response:
+        try:
+            return self._exchange(req.form())
+        except Refused as e:
+            return e.response
+
+    def _exchange(self, form: dict) -> Response:
+        if form.get("grant_type") != GRANT_TYPE:
+            raise Refused(400, "unsupported_grant_type", "Grant type '%s' is not supported by this endpoint."
+                          % form.get("grant_type", ""))
+        if form.get("subject_token_type") != SUBJECT_TOKEN_TYPE:
+            raise Refused(400, "invalid_request", "Unsupported subject_token_type '%s'."
+                          % form.get("subject_token_type", ""))
+        subject_token = form.get("subject_token") or ""
+        try:
+            unverified = jwt.decode(subject_token, options={"verify_signature": False})
+            header = jwt.get_unverified_header(subject_token)
+        except jwt.PyJWTError:
+            raise Refused(400, "invalid_request", "The subject token is not a valid JWT.")
+        if header.get("alg") not in ALGORITHMS:
+            raise Refused(400, "invalid_request", "Unsupported token signing algorithm '%s'." % header.get("alg"))
+        issuer = unverified.get("iss") or ""
+        policies = [p["oidc_policy"] for p in self._policies(form.get("client_id"))
+                    if p["oidc_policy"].get("issuer") == issuer]
+        if not policies:
+            raise Refused(400, "invalid_request", "Token exchange failed: no federation policy matches the token "
+                          "issuer '%s'." % issuer)
+        with_audience = [p for p in policies if _audience_matches(unverified.get("aud"), p["audiences"])]
+        if not with_audience:
+            raise Refused(400, "invalid_request", "Token exchange failed: the token audience does not match any "
+                          "federation policy for issuer '%s'." % issuer)
+        policy = with_audience[0]
+        claims = self._verified(subject_token, policy, issuer)
+        principal = self._principal(claims, policy, form.get("client_id"))
+        remaining = claims["exp"] - time.time()
+        ttl = self.fake.exchange_ttl if self.fake.exchange_ttl is not None else min(remaining, MAX_TTL)
+        access_token = self.fake.issue_token(principal, ttl)
+        return Response.json({"access_token": access_token, "token_type": "Bearer", "expires_in": int(ttl),
+                              "scope": form.get("scope") or "all-apis"})
+
+    def _policies(self, client_id):
+        """The service principal's policies when client_id names one, else the account-wide ones."""
+        with self.fake.lock:
+            stored = list(self.fake.federation_policies.values())
+            sp_id = self.fake.service_principals.get(client_id) if client_id else None
+        if client_id and sp_id is None:
+            raise Refused(401, "invalid_client", "Client authentication failed: no service principal with "
+                          "application id '%s' in this account." % client_id)
+        return [p for p in stored if p.get("service_principal_id") == sp_id]
+
+    def _verified(self, subject_token: str, policy: dict, issuer: str) -> dict:
+        try:
+            key = self._signing_key(subject_token, policy, issuer)
+            return jwt.decode(subject_token, key, algorithms=ALGORITHMS, audience=policy["audiences"],
+                              issuer=issuer, options={"require": ["exp", "iss", "aud"]})
+        except jwt.ExpiredSignatureError:
+            raise Refused(400, "invalid_request", "Token exchange failed: the subject token is expired.")
+        except jwt.InvalidSignatureError:
+            raise Refused(400, "invalid_request", "Token exchange failed: the subject token signature could not be "
+                          "verified with the issuer's keys.")
+        except jwt.PyJWKClientError as e:
+            raise Refused(400, "invalid_request", "Token exchange failed: could not fetch signing keys (JWKS) for "
+                          "issuer '%s': %s" % (issuer, e))
+        except jwt.PyJWTError as e:
+            raise Refused(400, "invalid_request", "Token exchange failed: invalid subject token: %s" % e)
+
+    def _signing_key(self, subject_token: str, policy: dict, issuer: str):
+        if policy.get("jwks_json"):
+            kid = jwt.get_unverified_header(subject_token).get("kid")
+            for key in jwt.PyJWKSet.from_json(policy["jwks_json"]).keys:
+                if kid is None or key.key_id == kid:
+                    return key
+            raise jwt.InvalidSignatureError("no key with kid %s in the policy's jwks_json" % kid)
+        jwks_uri = policy.get("jwks_uri") or self._discover_jwks_uri(issuer)
+        with self.fake.lock:
+            client = self._jwks_clients.get(jwks_uri)
+            if client is None:
+                client = self._jwks_clients[jwks_uri] = jwt.PyJWKClient(jwks_uri, ssl_context=self._ssl_context(),
+                                                                        timeout=10)
+        return client.get_signing_key_from_jwt(subject_token)
+
+    def _discover_jwks_uri(self, issuer: str) -> str:
+        url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        try:
+            with urllib.request.urlopen(url, timeout=10, context=self._ssl_context()) as response:
+                return json.loads(response.read())["jwks_uri"]
+        except (OSError, ValueError, KeyError) as e:
+            raise Refused(400, "invalid_request", "Token exchange failed: could not fetch the OpenID configuration "
+                          "of issuer '%s': %s" % (issuer, e))
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.fake.issuer_ca)
+
+    def _principal(self, claims: dict, policy: dict, client_id) -> str:
+        claim = policy.get("subject_claim") or "sub"
+        value = claims.get(claim)
+        if client_id:
+            if value != policy.get("subject"):
+                raise Refused(400, "invalid_request", "Token exchange failed: the token subject does not match the "
+                              "service principal federation policy.")
+            return client_id
+        with self.fake.lock:
+            known = value in self.fake.users
+        if not known:
+            raise Refused(400, "invalid_request", "Token exchange failed: user '%s' (claim '%s') not found in the "
+                          "account." % (value, claim))
+        return value
+
+
+def _audience_matches(aud, audiences) -> bool:
+    values = aud if isinstance(aud, list) else [aud]
+    return any(a in audiences for a in values)
