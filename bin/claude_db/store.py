@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Optional
 
 KEYRING_SERVICE = "databricks-claude-gateway"
+_reported = set()  # damaged files already warned about in this process (get_token reads twice)
 
 
 class Store:
@@ -56,7 +57,8 @@ class Store:
         if data.get("identity") != self.config.identity:
             return None  # another config's token (checksum collision): not ours
         if not isinstance(data.get("access_token"), str) or not isinstance(data.get("expires_at"), (int, float)):
-            warn("ignoring the damaged cached Databricks token %s; it will be replaced" % self.token_path)
+            _warn_once(self.token_path, "ignoring the damaged cached Databricks token %s; it will be replaced"
+                       % self.token_path)
             return None
         return data
 
@@ -157,9 +159,15 @@ def _read_json(path: str, what: str) -> Optional[dict]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        warn("ignoring the damaged %s %s; it will be replaced" % (what, path))
+        _warn_once(path, "ignoring the damaged %s %s; it will be replaced" % (what, path))
         return None
     return data
+
+
+def _warn_once(path: str, message: str) -> None:
+    if path not in _reported:
+        _reported.add(path)
+        warn(message)
 
 
 def _is_json_object(text: str) -> bool:
