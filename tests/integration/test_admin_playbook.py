@@ -143,3 +143,17 @@ def test_secret_reference_escaped_as_a_jinja_string_also_works(admin):
     admin.run(vars_text=escaped).assert_ok()
     entity = endpoint(admin.fake)["config"]["served_entities"][0]
     assert entity["external_model"]["anthropic_config"]["anthropic_api_key"] == SECRET_REFERENCE
+
+
+def test_token_never_shown_even_with_invocation_injected(admin):
+    """-vvv output with ANSIBLE_INJECT_INVOCATION (2.21 hides module args without it) never shows the token."""
+    fake = admin.fake
+    token = fake.issue_token("admin@example.test", 3600)
+    vars_text = example_vars(fake.url) + "databricks_token: %s\n" % token
+    path = admin.tmp_path / "admin-vars.yml"
+    path.write_text(vars_text)
+    run = admin.ansible.play(ADMIN, args=["-e", "@%s" % path], verbosity=3,
+                             env={"ANSIBLE_INJECT_INVOCATION": "1"}).assert_ok()
+    assert '"module_args"' in run.output and "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.output
+    assert token not in run.output
+    assert all(token not in str(t["result"]) for t in run.tasks)

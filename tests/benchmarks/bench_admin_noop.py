@@ -1,0 +1,119 @@
+"""Benchmark of playbooks/admin.yml against the fake Databricks (prints numbers; not a pass/fail test).
+
+Runs `ansible-playbook databricks_claude.gateway.admin` with the example vars file pointed at a
+fresh fake workspace + account: a first run that creates everything, then `--rounds` no-op runs.
+Prints the wall time of each and, per resource (task), the HTTP calls it made: reads, writes,
+and the SDK's /.well-known/databricks-config host-metadata probe, which every module process
+sends once when it builds its client.
+
+    .venv/bin/python tests/benchmarks/bench_admin_noop.py [--rounds 3] [--update-seconds 0.2]
+
+Target (issue 4): on the no-op run one read per resource and zero writes.
+Calls are attributed to tasks by that probe: each module process sends it first, so the request
+log splits into one segment per Databricks task, in task order.
+"""
+
+import argparse
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.integration.test_admin_playbook import ADMIN, example_vars  # noqa: E402
+from tests.support.ansible_fixtures import AnsibleRunner  # noqa: E402
+from tests.support.fake_databricks import make_fake  # noqa: E402
+
+PROBE = "/.well-known/databricks-config"
+
+
+def collections_dir(root: Path) -> str:
+    namespace = root / "collections" / "ansible_collections" / "databricks_claude"
+    namespace.mkdir(parents=True)
+    (namespace / "gateway").symlink_to(REPO, target_is_directory=True)
+    return str(root / "collections")
+
+
+def per_task_calls(fake, run):
+    """[(task, probes, reads, writes, [calls])] for the tasks that talked to Databricks, in order."""
+    segments = []
+    for req in fake.calls():
+        if req.path == PROBE:
+            segments.append([])
+        if segments:
+            segments[-1].append(req)
+    tasks = [t["task"] for t in run.tasks
+             if t["status"] != "skipped" and t["action"].startswith("databricks_claude.gateway.")]
+    if len(tasks) != len(segments):
+        tasks = ["module process %d" % (i + 1) for i in range(len(segments))]
+    rows = []
+    for task, calls in zip(tasks, segments):
+        api = [r for r in calls if r.path != PROBE]
+        rows.append((task, len(calls) - len(api), sum(not r.is_write for r in api), sum(r.is_write for r in api),
+                     ["%s %s" % (r.method, re.sub(r"/api/2\.0", "", r.path)) for r in api]))
+    return rows
+
+
+def play(runner, fake, vars_path, token, label):
+    fake.reset_log()
+    start = time.perf_counter()
+    run = runner.play(ADMIN, args=["-e", "@%s" % vars_path], env={"DATABRICKS_TOKEN": token})
+    elapsed = time.perf_counter() - start
+    run.assert_ok()
+    rows = per_task_calls(fake, run)
+    return {"label": label, "seconds": elapsed, "changed": run.changed, "rows": rows}
+
+
+def report(result, show_calls):
+    rows = result["rows"]
+    print("\n%s: %.2f s wall, changed=%d, %d HTTP calls (%d writes)" % (
+        result["label"], result["seconds"], result["changed"],
+        sum(p + r + w for _, p, r, w, _ in rows), sum(w for _, _, _, w, _ in rows)))
+    print("  %-56s %6s %6s %6s" % ("resource (task)", "probe", "reads", "writes"))
+    for task, probes, reads, writes, calls in rows:
+        print("  %-56s %6d %6d %6d" % (task[:56], probes, reads, writes))
+        if show_calls:
+            for call in calls:
+                print("      %s" % call)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--rounds", type=int, default=3, help="no-op runs after the first run (default 3)")
+    parser.add_argument("--update-seconds", type=float, default=0.2,
+                        help="how long the fake keeps a create/config update IN_PROGRESS (default 0.2)")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="bench-admin-"))
+    fake = make_fake()
+    fake.start()
+    try:
+        fake.serving.update_seconds = args.update_seconds
+        runner = AnsibleRunner(root, collections_dir(root), {})
+        token = fake.issue_token("admin@example.test", 3600)
+        vars_path = root / "admin-vars.yml"
+        vars_path.write_text(example_vars(fake.url))
+
+        first = play(runner, fake, vars_path, token, "first run (creates everything)")
+        report(first, show_calls=True)
+        noops = [play(runner, fake, vars_path, token, "no-op run %d" % (i + 1)) for i in range(args.rounds)]
+        report(noops[-1], show_calls=True)
+        times = [r["seconds"] for r in noops]
+        print("\nno-op runs: %d, wall time median %.2f s (min %.2f, max %.2f); first run %.2f s" % (
+            len(times), statistics.median(times), min(times), max(times), first["seconds"]))
+        extra = [(task, reads, writes) for run in noops for task, _, reads, writes, _ in run["rows"]
+                 if reads != 1 or writes]
+        print("target (one read and no write per resource on a no-op run): %s" % (
+            "met" if not extra else "NOT met: %s" % sorted(set(extra))))
+    finally:
+        fake.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
