@@ -1,0 +1,152 @@
+"""claude_db.exchange (against the fake workspace) and the sign-in decisions of claude_db.identity."""
+
+import json
+
+import pytest
+
+from claude_db.config import load_config
+from claude_db.errors import AuthError, ConfigError
+from claude_db.exchange import ATTEMPTS, exchange, refusal_message
+from claude_db.identity import jwt_claims, sign_in_method, sign_in_timeout
+from tests.support.fake_databricks import Response
+
+CLAIMS = {"iss": "https://idp.example/t/v2.0", "aud": "cid-1", "preferred_username": "alice@example.test"}
+NOT_A_VALID_JWT = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln"
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch, fake_databricks, trust_test_ca):
+    monkeypatch.setenv("CLAUDE_DB_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"databricks_host": fake_databricks.url, "endpoint_name": "e",
+                                "azure_ad": {"tenant_id": "t", "client_id": "cid-1"}}))
+    return load_config(str(path))
+
+
+@pytest.fixture
+def offline_config(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"databricks_host": "https://adb-1.azuredatabricks.net", "endpoint_name": "e",
+                                "azure_ad": {"tenant_id": "t", "client_id": "cid-1"}}))
+    return load_config(str(path))
+
+
+def calls(fake):
+    return fake.calls(r"^/oidc/v1/token$", "POST")
+
+
+def test_5xx_and_429_are_retried_then_the_refusal_is_explained(config, fake_databricks, monkeypatch):
+    monkeypatch.setattr("claude_db.exchange.BACKOFF", 0.01)
+    fake_databricks.fail(r"^/oidc/v1/token$", status=500, times=1)
+    fake_databricks.fail(r"^/oidc/v1/token$", status=429, times=1)
+    with pytest.raises(AuthError) as e:
+        exchange(config, NOT_A_VALID_JWT)
+    assert len(calls(fake_databricks)) == 3  # 500, 429, then the fake's own answer: a refusal
+    assert "HTTP 400 invalid_request" in str(e.value) and NOT_A_VALID_JWT not in str(e.value)
+
+
+def test_retries_are_bounded(config, fake_databricks, monkeypatch):
+    monkeypatch.setattr("claude_db.exchange.BACKOFF", 0.01)
+    fake_databricks.fail(r"^/oidc/v1/token$", status=503, times=-1)
+    with pytest.raises(AuthError) as e:
+        exchange(config, NOT_A_VALID_JWT)
+    assert len(calls(fake_databricks)) == ATTEMPTS
+    assert "HTTP 503" in str(e.value) and "busy" in str(e.value)
+
+
+def test_retry_after_is_honoured_within_bounds(config, fake_databricks, monkeypatch):
+    waits = []
+    monkeypatch.setattr("claude_db.exchange.time.sleep", waits.append)
+    busy = Response.json({"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}, 429,
+                         {"Retry-After": "600"})
+    fake_databricks.fail(r"^/oidc/v1/token$", status=429, times=2, body=busy)
+    with pytest.raises(AuthError):
+        exchange(config, NOT_A_VALID_JWT)
+    assert waits == [10, 10]  # Retry-After: 600 capped at MAX_WAIT
+
+
+def test_unreachable_workspace(tmp_path, monkeypatch):
+    import socket
+    monkeypatch.setattr("claude_db.exchange.BACKOFF", 0.01)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: connection refused
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"databricks_host": "https://127.0.0.1:%d" % port, "endpoint_name": "e",
+                                "azure_ad": {"tenant_id": "t", "client_id": "c"}}))
+    with pytest.raises(AuthError) as e:
+        exchange(load_config(str(path)), NOT_A_VALID_JWT)
+    assert "cannot reach Databricks at https://127.0.0.1:%d" % port in str(e.value)
+    assert "after %d attempts" % ATTEMPTS in str(e.value)
+
+
+def test_netrc_credentials_are_never_sent(config, fake_databricks, tmp_path):
+    (tmp_path / ".netrc").write_text("machine 127.0.0.1 login someone password hunter2\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    with pytest.raises(AuthError):
+        exchange(config, NOT_A_VALID_JWT)
+    assert "authorization" not in calls(fake_databricks)[0].headers
+
+
+def test_not_a_workspace(config, fake_databricks):
+    fake_databricks.fail(r"^/oidc/v1/token$", status=404, body=Response.error(404, "ENDPOINT_NOT_FOUND", "nope"))
+    with pytest.raises(AuthError) as e:
+        exchange(config, NOT_A_VALID_JWT)
+    assert "does not look like a Databricks workspace" in str(e.value) and config.path in str(e.value)
+
+
+REFUSALS = [
+    ("Token exchange failed: no federation policy matches the token issuer 'x'.", "no federation policy in the "
+     "Databricks account trusts issuer https://idp.example/t/v2.0"),
+    ("Token exchange failed: the token audience does not match any federation policy", "accepts audience cid-1"),
+    ("Token exchange failed: user 'alice@example.test' (claim 'email') not found in the account.",
+     "alice@example.test is not a user of the Databricks account"),
+    ("Token exchange failed: the subject token is expired.", "check this machine's clock"),
+    ("Token exchange failed: the subject token signature could not be verified", "signature"),
+    ("Something new", "check the account's federation policy for issuer https://idp.example/t/v2.0"),
+]
+
+
+@pytest.mark.parametrize("description,expected", REFUSALS)
+def test_refusals_name_a_cause_someone_can_act_on(offline_config, description, expected):
+    message = refusal_message(offline_config, 400, {"error": "invalid_request", "error_description": description}, CLAIMS)
+    assert expected in message
+    assert message.startswith("Databricks refused the token exchange (HTTP 400 invalid_request: ")
+    assert "\n" not in message
+
+
+def test_a_multi_line_description_stays_on_one_line(offline_config):
+    message = refusal_message(offline_config, 400, {"error": "x", "error_description": "a\nb\r\nc" + "d" * 1000}, {})
+    assert "\n" not in message and len(message) < 800
+
+
+@pytest.mark.parametrize("env,platform,expected", [
+    ({}, "darwin", "browser"),
+    ({"DISPLAY": ":0"}, "linux", "browser"),
+    ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", "browser"),
+    ({}, "linux", "device"),
+    ({"BROWSER": "/usr/bin/firefox"}, "linux", "browser"),
+    ({"SSH_CONNECTION": "a b c d", "DISPLAY": ":0"}, "linux", "device"),
+    ({"SSH_TTY": "/dev/pts/1", "BROWSER": "x"}, "darwin", "device"),
+])
+def test_browser_or_device(env, platform, expected):
+    assert sign_in_method(None, env, platform) == expected
+
+
+def test_forced_method_wins():
+    assert sign_in_method("browser", {"SSH_TTY": "x"}, "linux") == "browser"
+    assert sign_in_method("device", {"DISPLAY": ":0"}, "darwin") == "device"
+
+
+def test_sign_in_timeout():
+    assert sign_in_timeout({}) == 300
+    assert sign_in_timeout({"CLAUDE_DB_LOGIN_TIMEOUT": "5"}) == 5
+    with pytest.raises(ConfigError):
+        sign_in_timeout({"CLAUDE_DB_LOGIN_TIMEOUT": "soon"})
+
+
+def test_jwt_claims_never_raise():
+    assert jwt_claims("a.eyJpc3MiOiJ4In0.c") == {"iss": "x"}
+    for junk in ("", "abc", "a.!!!.c", "a.WzFd.c"):
+        assert jwt_claims(junk) == {}
