@@ -47,6 +47,9 @@ else:
 
 # The connection/auth options every module takes, in the SDK's own attribute names.
 AUTH_OPTIONS = ("host", "account_id", "profile", "token", "client_id", "client_secret", "auth_type")
+AUTH_HINT = ("give the host and token or client_id/client_secret options, set DATABRICKS_HOST and "
+             "DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or name a ~/.databrickscfg "
+             "profile with the profile option or DATABRICKS_CONFIG_PROFILE")
 RETRY_STATUSES = (429, 503)
 RETRIES = 6
 BACKOFF_BASE = 1.0  # seconds; attempt n waits up to BACKOFF_BASE * 2**n ...
@@ -78,7 +81,7 @@ class DatabricksClient:
         try:
             self.config = Config(product=USER_AGENT_PRODUCT, product_version=USER_AGENT_VERSION, **kwargs)
         except ValueError as e:
-            raise DatabricksAuthError(str(e))
+            raise DatabricksAuthError("%s (%s)" % (str(e).rstrip("."), AUTH_HINT))
         self.account = account
         if account and not self.config.account_id:
             raise DatabricksAuthError("account_id is required for account APIs: set the account_id option, "

@@ -140,7 +140,7 @@ options:
 seealso:
   - module: databricks_claude.gateway.serving_endpoint
 author:
-  - databricks_claude.gateway contributors
+  - databricks_claude.gateway contributors (@databricks-claude)
 """
 
 EXAMPLES = r"""
@@ -246,7 +246,7 @@ ARGUMENT_SPEC = dict(
     usage_tracking_config=dict(type="dict", options=dict(enabled=dict(type="bool", required=True))),
     rate_limits=dict(type="list", elements="dict", options=dict(
         calls=dict(type="int"),
-        tokens=dict(type="int"),
+        tokens=dict(type="int", no_log=False),
         key=dict(type="str", default="endpoint", choices=["endpoint", "user", "user_group", "service_principal"]),
         principal=dict(type="str"),
         renewal_period=dict(type="str", default="minute", choices=["minute"]),

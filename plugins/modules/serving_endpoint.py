@@ -215,7 +215,7 @@ seealso:
   - module: databricks_claude.gateway.ai_gateway
   - module: databricks_claude.gateway.serving_endpoint_permissions
 author:
-  - databricks_claude.gateway contributors
+  - databricks_claude.gateway contributors (@databricks-claude)
 """
 
 EXAMPLES = r"""

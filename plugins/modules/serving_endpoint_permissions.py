@@ -64,7 +64,7 @@ options:
 seealso:
   - module: databricks_claude.gateway.serving_endpoint
 author:
-  - databricks_claude.gateway contributors
+  - databricks_claude.gateway contributors (@databricks-claude)
 """
 
 EXAMPLES = r"""

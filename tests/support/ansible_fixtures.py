@@ -123,7 +123,7 @@ class AnsibleRunner:
         cmd += args or []
         run_env = self.env(env)
         run_env["RESULTS_LOG"] = str(log)
-        proc = subprocess.run(cmd, cwd=str(self.workdir), env=run_env, capture_output=True, text=True,
+        proc = subprocess.run(cmd, cwd=str(self.workdir), env=run_env, capture_output=True, text=True, check=False,
                               timeout=timeout)
         run = PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
         if log.exists():

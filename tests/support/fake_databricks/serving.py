@@ -334,8 +334,8 @@ class ServingEndpoints:
             if len(kinds) != 1:
                 raise _bad("Each access control entry needs exactly one of %s." % ", ".join(PRINCIPAL_KINDS))
             if entry.get("permission_level") not in LEVELS:
-                raise _bad("Permission level must be one of %s; got %r." % (", ".join(LEVELS),
-                                                                           entry.get("permission_level")))
+                raise _bad("Permission level must be one of %s; got %r."
+                           % (", ".join(LEVELS), entry.get("permission_level")))
             acl[(kinds[0], entry[kinds[0]])] = entry["permission_level"]
         return acl
 
