@@ -14,6 +14,7 @@ log splits into one segment per Databricks task, in task order.
 """
 
 import argparse
+import collections
 import re
 import shutil
 import statistics
@@ -30,6 +31,7 @@ from tests.support.ansible_fixtures import AnsibleRunner  # noqa: E402
 from tests.support.fake_databricks import make_fake  # noqa: E402
 
 PROBE = "/.well-known/databricks-config"
+Row = collections.namedtuple("Row", "task probes reads writes calls")
 
 
 def collections_dir(root: Path) -> str:
@@ -40,7 +42,7 @@ def collections_dir(root: Path) -> str:
 
 
 def per_task_calls(fake, run):
-    """[(task, probes, reads, writes, [calls])] for the tasks that talked to Databricks, in order."""
+    """A Row per task that talked to Databricks, in order."""
     segments = []
     for req in fake.calls():
         if req.path == PROBE:
@@ -54,8 +56,8 @@ def per_task_calls(fake, run):
     rows = []
     for task, calls in zip(tasks, segments):
         api = [r for r in calls if r.path != PROBE]
-        rows.append((task, len(calls) - len(api), sum(not r.is_write for r in api), sum(r.is_write for r in api),
-                     ["%s %s" % (r.method, re.sub(r"/api/2\.0", "", r.path)) for r in api]))
+        rows.append(Row(task, len(calls) - len(api), sum(not r.is_write for r in api), sum(r.is_write for r in api),
+                        ["%s %s" % (r.method, re.sub(r"/api/2\.0", "", r.path)) for r in api]))
     return rows
 
 
@@ -73,12 +75,12 @@ def report(result, show_calls):
     rows = result["rows"]
     print("\n%s: %.2f s wall, changed=%d, %d HTTP calls (%d writes)" % (
         result["label"], result["seconds"], result["changed"],
-        sum(p + r + w for _, p, r, w, _ in rows), sum(w for _, _, _, w, _ in rows)))
+        sum(row.probes + row.reads + row.writes for row in rows), sum(row.writes for row in rows)))
     print("  %-56s %6s %6s %6s" % ("resource (task)", "probe", "reads", "writes"))
-    for task, probes, reads, writes, calls in rows:
-        print("  %-56s %6d %6d %6d" % (task[:56], probes, reads, writes))
+    for row in rows:
+        print("  %-56s %6d %6d %6d" % (row.task[:56], row.probes, row.reads, row.writes))
         if show_calls:
-            for call in calls:
+            for call in row.calls:
                 print("      %s" % call)
 
 
@@ -106,8 +108,8 @@ def main():
         times = [r["seconds"] for r in noops]
         print("\nno-op runs: %d, wall time median %.2f s (min %.2f, max %.2f); first run %.2f s" % (
             len(times), statistics.median(times), min(times), max(times), first["seconds"]))
-        extra = [(task, reads, writes) for run in noops for task, _, reads, writes, _ in run["rows"]
-                 if reads != 1 or writes]
+        extra = [(row.task, row.reads, row.writes) for run in noops for row in run["rows"]
+                 if row.reads != 1 or row.writes]
         print("target (one read and no write per resource on a no-op run): %s" % (
             "met" if not extra else "NOT met: %s" % sorted(set(extra))))
     finally:
