@@ -181,6 +181,9 @@ def test_found_by_issuer_without_policy_id(run):
 def test_absent_deletes_and_is_idempotent(run):
     fake, call = run
     call(**ENTRA)
+    fake.reset_log()
+    predicted = call(policy_id="entra", state="absent", check=True, diff=True)
+    assert predicted["changed"] is True and predicted["diff"]["after"] == {} and fake.writes() == []
     assert call(policy_id="entra", state="absent")["changed"] is True
     assert fake.federation_policies == {}
     fake.reset_log()
