@@ -22,6 +22,9 @@ TOKEN_HELPER = os.path.join(BIN, "claude-db-token")
 SCRIPTED_BROWSER = os.path.join(REPO, "tests", "support", "scripted-browser")
 TEST_KEYRING = "tests.support.keyring_backend.FileKeyring"
 NO_KEYRING = "keyring.backends.fail.Keyring"
+# The interpreter that runs bin/claude-db-token: this one, or e.g. a Python 3.9 venv with
+# bin/requirements.txt (the oldest python3 a Mac ships) to check that bin/ still runs there.
+HELPER_PYTHON = os.environ.get("CLAUDE_DB_TEST_PYTHON") or sys.executable
 
 if BIN not in sys.path:
     sys.path.insert(0, BIN)
@@ -98,7 +101,7 @@ class Workstation:
             json.dump(self.config, f)
 
     def command(self, *args):
-        return [sys.executable, TOKEN_HELPER, *args]
+        return [HELPER_PYTHON, TOKEN_HELPER, *args]
 
     def run(self, *args, timeout=90, env=None, check=None):
         """Run claude-db-token; returns the CompletedProcess (text). `check`: the expected exit code."""
