@@ -157,3 +157,22 @@ def test_token_never_shown_even_with_invocation_injected(admin):
     assert '"module_args"' in run.output and "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.output
     assert token not in run.output
     assert all(token not in str(t["result"]) for t in run.tasks)
+
+
+def test_preconfigured_pay_per_token_endpoint(admin):
+    """gateway_create_endpoint: false configures an endpoint that cannot be created, and never deletes it."""
+    fake = admin.fake
+    overrides = dict(gateway_endpoint_name="databricks-claude-sonnet-4-5", gateway_create_endpoint="false")
+    first = admin.run(**overrides).assert_ok()
+    assert admin.changed_tasks(first) == list(TASKS[1:])
+    assert fake.serving.record("databricks-claude-sonnet-4-5")["ai_gateway"]["usage_tracking_config"]["enabled"]
+
+    fake.reset_log()
+    assert admin.run(**overrides).assert_ok().changed == 0 and fake.writes() == []
+
+    removed = admin.run(gateway_state="absent", **overrides).assert_ok()
+    assert admin.changed_tasks(removed) == [TASKS[1], TASKS[3]]
+    assert "databricks-claude-sonnet-4-5" in fake.serving.endpoints and fake.federation_policies == {}
+    gateway = fake.serving.record("databricks-claude-sonnet-4-5")["ai_gateway"]
+    assert not gateway.get("rate_limits") and not gateway.get("guardrails")
+    assert not any(part.get("enabled") for part in gateway.values() if isinstance(part, dict))
