@@ -13,7 +13,8 @@
 # the package index.
 #
 # Environment: ANSIBLE_TEST_HOME (default ${TMPDIR:-/tmp}/databricks_claude.gateway-ansible-test-$UID)
-# holds the copy, the isolated HOME and the pip wheel; delete it for a cold run.
+# holds the copy, the isolated HOME and the pip wheel; delete it for a cold run. Runs sharing it
+# take turns (flock, where available), since each one replaces the copy.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,6 +30,12 @@ python="$bindir/python"
 
 read -r ns name < <("$python" -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); print(d["namespace"], d["name"])' \
   "$repo/galaxy.yml")
+
+mkdir -p "$work"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$work/lock"
+  flock 9
+fi
 
 # 1. A private HOME with the offline get-pip stand-in for the pip version ansible-test pins.
 export HOME="$work/home"
