@@ -5,10 +5,11 @@ here with a `register(fake)` function; add new ones to AREAS.
 """
 
 from . import accounts, serving
+from . import messages
 from . import oidc
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response, TokenInfo
 
-AREAS = [accounts, serving, oidc]
+AREAS = [accounts, serving, messages, oidc]
 
 
 def make_fake(**kwargs) -> FakeDatabricks:

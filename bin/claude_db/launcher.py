@@ -1,0 +1,237 @@
+"""`claude-db [claude arguments]`: Claude Code against the Databricks endpoint, token kept out of its reach.
+
+Order matters (issue 3): get a token while the terminal is still ours (sign-in
+may need it), bind the proxy's socket before anything slow so Claude Code's
+first request waits in the backlog instead of being refused, spawn Claude Code,
+and only then import the proxy's HTTP stack. Every argument goes to Claude Code
+unchanged; our own knobs come from the config file and CLAUDE_DB_* variables
+(`claude-db --claude-db-help` lists them).
+"""
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+from .config import load_config
+from .errors import ClaudeDbError, ConfigError
+
+MODES = ("proxy", "helper", "env")
+HELP_FLAG = "--claude-db-help"
+HELP = """claude-db [claude arguments]: runs Claude Code against the Databricks serving endpoint.
+
+Every argument goes to Claude Code unchanged (so `claude-db --help` is Claude Code's help).
+claude-db's own settings come from the config file (see README) and these variables:
+
+  CLAUDE_DB_CONFIG          config file (default: ./config.json, then ~/.databricks-claude-gateway/config.json)
+  CLAUDE_DB_HOME            state directory (default ~/.databricks-claude-gateway)
+  CLAUDE_DB_MODE            proxy | helper | env, overrides launcher.mode:
+                              proxy   (default) a loopback proxy adds a fresh Databricks token to each request;
+                                      Claude Code and its tools only see a per-launch session key
+                              helper  Claude Code's apiKeyHelper runs `claude-db-token --raw`; the first prompt
+                                      after the token expired fails with 403 (Claude Code does not retry 403)
+                              env     the token in ANTHROPIC_AUTH_TOKEN; stops working when it expires (~1 h)
+                                      and every command Claude Code runs can read it
+  CLAUDE_DB_CLAUDE_COMMAND  the Claude Code command, overrides launcher.claude_command (default: claude)
+  CLAUDE_DB_UPSTREAM_TIMEOUT  seconds the proxy waits for the next bytes from Databricks (default 600)
+
+Exit status: Claude Code's own; 1 sign-in or network failure; 2 usage or config error.
+"""
+# Credentials Claude Code and its tools must not inherit: the agent reaches Databricks only via the proxy.
+_SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
+_SECRET_PREFIXES = ("DATABRICKS_", "ANTHROPIC_", "CLAUDE_CODE_OAUTH")
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def main(argv=None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == [HELP_FLAG]:
+        sys.stdout.write(HELP)
+        return 0
+    settings_dir = None
+    try:
+        config = load_config()
+        mode = os.environ.get("CLAUDE_DB_MODE") or config.launcher_mode
+        if mode not in MODES:
+            raise ConfigError("CLAUDE_DB_MODE must be one of %s, got %r" % (", ".join(MODES), mode))
+        command = _claude_command(config)
+        token = _token_while_terminal_is_ours(config)
+        sock = listen_on_loopback() if mode == "proxy" else None
+        session_key = secrets.token_urlsafe(32)
+        settings = claude_settings(config, mode, sock.getsockname()[1] if sock else 0, session_key, token)
+        settings_dir = tempfile.mkdtemp(prefix="claude-db-")  # 0700; the file holds the session key
+        settings_path = os.path.join(settings_dir, "settings.json")
+        fd = os.open(settings_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(settings, f)
+        env = child_environment(os.environ, settings["env"])
+        return _run(command + ["--settings", settings_path] + args, env, config, sock, session_key, token)
+    except ClaudeDbError as e:
+        sys.stderr.write("claude-db: %s\n" % e)
+        return e.exit_code
+    except KeyboardInterrupt:  # Ctrl-C during sign-in, before Claude Code started
+        sys.stderr.write("\n")
+        return 130
+    finally:
+        if settings_dir is not None:
+            shutil.rmtree(settings_dir, ignore_errors=True)
+
+
+def listen_on_loopback() -> socket.socket:
+    """A listening socket on 127.0.0.1, random port: bound before anything slow, so nobody races it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+def claude_settings(config, mode: str, port: int, session_key: str, token) -> dict:
+    """The `--settings` JSON: its `env` beats the process environment and any ~/.claude/settings.json."""
+    base_path = "/%s/anthropic" % config.route
+    model = config.model if config.route == "ai-gateway" and config.model else config.endpoint_name
+    env = {
+        "ANTHROPIC_MODEL": model,
+        # Every slot maps to a served endpoint, or subagents ask the workspace for claude-haiku-... ids.
+        "ANTHROPIC_DEFAULT_OPUS_MODEL": config.models["opus"],
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": config.models["sonnet"],
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": config.models["haiku"],
+        "ANTHROPIC_CUSTOM_HEADERS": "x-databricks-use-coding-agent-mode: true",
+    }
+    settings = {"env": env, "permissions": {"deny": ["WebSearch"]}}  # the Databricks gateway rejects WebSearch
+    if mode == "proxy":
+        env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:%d%s" % (port, base_path)
+        env["ANTHROPIC_AUTH_TOKEN"] = session_key
+    else:
+        env["ANTHROPIC_BASE_URL"] = config.databricks_host + base_path
+    if mode == "helper":
+        token_tool = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "claude-db-token")
+        settings["apiKeyHelper"] = " ".join(shlex.quote(a) for a in (sys.executable, token_tool, "--raw"))
+        env["CLAUDE_DB_CONFIG"] = os.path.abspath(config.path)  # the helper runs wherever Claude Code's cwd is
+    if mode == "env":
+        env["ANTHROPIC_AUTH_TOKEN"] = token.access_token  # the seed's way; documented as leaking and expiring
+    return settings
+
+
+def child_environment(parent, settings_env: dict) -> dict:
+    """The parent's environment without credentials, plus the settings' env (which Claude Code applies anyway)."""
+    env = {k: v for k, v in parent.items() if not _is_credential(k)}
+    env.update(settings_env)
+    return env
+
+
+def _is_credential(name: str) -> bool:
+    upper = name.upper()
+    return upper.startswith(_SECRET_PREFIXES) and any(w in upper for w in _SECRET_WORDS)
+
+
+def _claude_command(config) -> list:
+    text = os.environ.get("CLAUDE_DB_CLAUDE_COMMAND") or config.claude_command
+    try:
+        command = shlex.split(text)
+    except ValueError as e:
+        command = []
+        reason = str(e)
+    else:
+        reason = "it is empty"
+    if not command:
+        raise ConfigError("launcher.claude_command / CLAUDE_DB_CLAUDE_COMMAND %r is not a command (%s); set it to "
+                          "the Claude Code executable, e.g. claude" % (text, reason))
+    return command
+
+
+def _token_while_terminal_is_ours(config):
+    """A Databricks token now, while a sign-in may still use the terminal (Claude Code takes it next)."""
+    from .credentials import get_token
+    return get_token(config, interactive=True)
+
+
+def _upstream_timeout() -> float:
+    text = os.environ.get("CLAUDE_DB_UPSTREAM_TIMEOUT", "600")
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ConfigError("CLAUDE_DB_UPSTREAM_TIMEOUT must be a number of seconds > 0, got %r" % text)
+    return value
+
+
+def _run(argv: list, env: dict, config, sock, session_key: str, token) -> int:
+    """Spawn Claude Code, serve the proxy beside it, forward signals; Claude Code's exit code."""
+    read_timeout = _upstream_timeout()
+    child = _Child()
+    for sig in _SIGNALS:
+        signal.signal(sig, child.forward)
+    try:
+        child.process = subprocess.Popen(argv, env=env)
+    except OSError as e:
+        raise ConfigError("cannot run Claude Code (%s): %s; install it (npm i -g @anthropic-ai/claude-code) or set "
+                          "launcher.claude_command / CLAUDE_DB_CLAUDE_COMMAND" % (argv[0], e.strerror or e))
+    child.forward_pending()
+    server = None
+    if sock is not None:
+        server = _start_proxy(config, sock, session_key, token, read_timeout)
+    try:
+        code = child.process.wait()
+    finally:
+        if server is not None:
+            server.stop()
+    return code if code >= 0 else 128 - code
+
+
+def _start_proxy(config, sock, session_key: str, token, read_timeout: float):
+    """Import the HTTP stack only now, while Claude Code starts up; requests wait in the socket's backlog."""
+    from .credentials import get_token
+    from .proxy import ProxyThread
+
+    def fetch(rejected):
+        return get_token(config, interactive=False, rejected=rejected)
+
+    server = ProxyThread(sock, config.databricks_host, "%s/anthropic" % config.route, session_key, fetch, token,
+                         read_timeout=read_timeout)
+    server.start()
+    return server
+
+
+class _Child:
+    """Claude Code's process, and the signals it should get from us."""
+
+    def __init__(self):
+        self.process = None
+        self._pending = []
+
+    def forward(self, signum, frame) -> None:
+        if self.process is None:
+            self._pending.append(signum)
+            return
+        if signum == signal.SIGINT and _typed_at_our_terminal():
+            return  # the terminal already sent Ctrl-C to Claude Code; a second one would make it quit
+        try:
+            self.process.send_signal(signum)
+        except OSError:
+            pass
+
+    def forward_pending(self) -> None:
+        for signum in self._pending:
+            self.forward(signum, None)
+        self._pending = []
+
+
+def _typed_at_our_terminal() -> bool:
+    """True when we are the terminal's foreground job: a SIGINT then came from Ctrl-C and hit Claude Code too."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

@@ -1,0 +1,138 @@
+"""Fixtures for claude-db: the auth proxy in front of the fake workspace, and the real Claude Code.
+
+`auth_proxy` runs bin/claude_db/proxy.py on a loopback port in front of the
+fake Databricks (HTTPS, test CA), with a token source the test controls.
+`claude_workspace` prepares everything `bin/claude-db` needs to run for real:
+the local IdP, a config pointing at both, a scratch HOME, and the pinned Claude
+Code from tests/support/claude-code (installed by `npm ci` there).
+"""
+
+import http.client
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+import types
+from typing import Callable, List, Optional
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(REPO, "bin")
+CLAUDE_DB = os.path.join(BIN, "claude-db")
+CLAUDE_CODE_DIR = os.path.join(REPO, "tests", "support", "claude-code")
+CLAUDE_CODE = os.path.join(CLAUDE_CODE_DIR, "node_modules", ".bin", "claude")
+USER = "alice@example.test"
+BASE_PATH = "/serving-endpoints/anthropic"
+
+if BIN not in sys.path:
+    sys.path.insert(0, BIN)
+
+
+def token(value: str, expires_in: float):
+    """A stand-in for credentials.DatabricksToken: what the proxy reads from a token."""
+    return types.SimpleNamespace(access_token=value, expires_at=time.time() + expires_in)
+
+
+class RunningProxy:
+    """A proxy thread on 127.0.0.1 and a small HTTP client for it."""
+
+    def __init__(self, port: int, session_key: str, fetches: List[Optional[str]]):
+        self.port = port
+        self.session_key = session_key
+        self.fetches = fetches  # the `rejected` argument of every token fetch, in order
+        self.base = "http://127.0.0.1:%d%s" % (port, BASE_PATH)
+
+    def connect(self, timeout: float = 30) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method: str = "POST", path: str = BASE_PATH + "/v1/messages?beta=true", body=None,
+                headers: Optional[dict] = None, key: Optional[str] = None, conn=None):
+        """Send one request; returns the open response (read it, or stream it)."""
+        conn = conn or self.connect()
+        sent = {"Content-Type": "application/json", "anthropic-version": "2023-06-01"}
+        if key is None:
+            key = self.session_key
+        if key:
+            sent["Authorization"] = "Bearer " + key
+        sent.update(headers or {})
+        if isinstance(body, dict):
+            body = json.dumps(body).encode()
+        conn.request(method, path, body=body, headers=sent)
+        return conn.getresponse()
+
+
+def message_body(stream: bool = True, model: str = "databricks-claude-sonnet-4-5", text: str = "hi") -> dict:
+    return {"model": model, "max_tokens": 64, "stream": stream, "messages": [{"role": "user", "content": text}]}
+
+
+@pytest.fixture
+def auth_proxy(fake_databricks, pki):
+    """start(fetch=None, first=None, **options) -> RunningProxy in front of the fake workspace.
+
+    `fetch(rejected)` defaults to minting a 1-hour token for alice at the fake; `first` seeds the
+    proxy as the launcher does. Every proxy started is stopped at teardown.
+    """
+    from claude_db.launcher import listen_on_loopback
+    from claude_db.proxy import ProxyThread, client_ssl_context
+
+    threads = []
+
+    def start(fetch: Optional[Callable] = None, first=None, **options) -> RunningProxy:
+        fetches = []
+
+        def default_fetch(rejected):
+            return token(fake_databricks.issue_token(USER, 3600), 3600)
+
+        def recording_fetch(rejected):
+            fetches.append(rejected)
+            return (fetch or default_fetch)(rejected)
+
+        sock = listen_on_loopback()
+        key = secrets.token_urlsafe(32)
+        ssl_context = client_ssl_context()
+        ssl_context.load_verify_locations(pki.ca_pem)
+        thread = ProxyThread(sock, fake_databricks.url, BASE_PATH, key, recording_fetch, first,
+                             ssl_context=ssl_context, **options)
+        thread.start()
+        thread.ready.wait(10)
+        threads.append(thread)
+        return RunningProxy(sock.getsockname()[1], key, fetches)
+
+    yield start
+    for thread in threads:
+        thread.stop()
+
+
+def read_events(response) -> List[dict]:
+    """The `data:` payloads of an SSE response, parsed."""
+    events = []
+    for line in response.read().decode().splitlines():
+        if line.startswith("data: "):
+            events.append(json.loads(line[len("data: "):]))
+    return events
+
+
+def run_in_threads(n: int, target: Callable[[int], object]) -> list:
+    """Run target(i) for i in range(n) at the same time; results in order (exceptions re-raised)."""
+    results = [None] * n
+    errors = []
+    barrier = threading.Barrier(n)
+
+    def worker(i):
+        try:
+            barrier.wait(10)
+            results[i] = target(i)
+        except BaseException as e:  # noqa: B902 - handed back to the test thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    if errors:
+        raise errors[0]
+    return results
