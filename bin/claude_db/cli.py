@@ -170,4 +170,3 @@ def _parser():
                                "discovery document,\nthe sign-in, a token exchange and the serving endpoint's "
                                "state. Exit 0 when all pass, else 1.")
     return parser
-

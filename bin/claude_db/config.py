@@ -158,10 +158,6 @@ def msal_scopes(scopes) -> tuple:
     return kept or DEFAULT_SCOPES
 
 
-def is_microsoft_authority(authority: str) -> bool:
-    return authority.lower().startswith(MICROSOFT_LOGIN)
-
-
 def _validated(raw, schema: dict, prefix: str, path: str) -> dict:
     """A copy of `raw` with defaults filled in; ConfigError for unknown, missing or mistyped keys."""
     where = prefix.rstrip(".") or "the top level"

@@ -21,7 +21,6 @@ import time
 import msal
 import requests
 
-from .config import is_microsoft_authority
 from .errors import AuthError, ConfigError, say, warn
 
 TYPE_CHECKING = False
@@ -59,6 +58,12 @@ def sign_in_timeout(env=None) -> int:
     if not value.isdigit() or int(value) < 1:
         raise ConfigError("CLAUDE_DB_LOGIN_TIMEOUT must be a whole number of seconds, got %r" % value)
     return int(value)
+
+
+def is_microsoft_authority(authority: str) -> bool:
+    """Entra in any cloud (public, US Gov, China, ...), where MSAL's instance discovery belongs."""
+    host = authority.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    return host in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
 
 
 def jwt_claims(token: str) -> dict:
@@ -151,8 +156,8 @@ class Identity:
             else:
                 result = self.app.acquire_token_interactive(
                     self.scopes, timeout=timeout, login_hint=login_hint,
-                    auth_uri_callback=lambda uri: say("open this address in a browser on this machine to sign "
-                                                       "in:\n  %s" % uri))
+                    auth_uri_callback=lambda uri: say("open this address in a browser on this machine to sign in: "
+                                                      + uri))
         except KeyboardInterrupt:
             raise AuthError("sign-in cancelled; run the command again to sign in")
         except msal.oauth2cli.oauth2.BrowserInteractionTimeoutError:
@@ -183,12 +188,12 @@ class Identity:
     def _device_flow(self, timeout: int) -> dict:
         flow = self.app.initiate_device_flow(scopes=self.scopes)
         if "user_code" not in flow:
+            reason = _one_line(flow.get("error_description") or flow.get("error"))
             raise AuthError("the identity provider refused a device-code sign-in (%s); use --browser, or ask your "
-                            "IdP admin to allow public client flows" % _one_line(flow.get("error_description")
-                                                                              or flow.get("error")))
+                            "IdP admin to allow public client flows" % reason)
         # Entra sends no verification_uri_complete, and its `message` is not always there: say it ourselves.
         say("to sign in, open %s in a browser on any device and enter the code %s (waiting up to %d s)"
-             % (flow["verification_uri"], flow["user_code"], timeout))
+            % (flow["verification_uri"], flow["user_code"], timeout))
         flow["expires_at"] = min(flow.get("expires_at") or float("inf"), time.time() + timeout)
         return self.app.acquire_token_by_device_flow(flow)
 
@@ -236,4 +241,3 @@ def _sign_in_refused(result: dict, timeout: int) -> str:
 def _one_line(text, limit: int = 200) -> str:
     text = " ".join(str(text or "").split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
-

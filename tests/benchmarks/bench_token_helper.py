@@ -30,7 +30,7 @@ CONFIG = {"databricks_host": "https://adb-123.4.azuredatabricks.net", "endpoint_
 
 def wall_ms(command, env):
     start = time.perf_counter()
-    result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = (time.perf_counter() - start) * 1000
     if result.returncode != 0:
         sys.exit("benchmark: %s failed: %s" % (" ".join(command), result.stderr.decode()))
@@ -69,23 +69,24 @@ def main():
             ("claude-db-token --raw", [args.python, helper, "--raw"], env),
             ("  --raw, no bytecode", [args.python, from_source, "--raw"], dict(env, PYTHONDONTWRITEBYTECODE="1")),
         ]
-        for _, command, case_env in cases:  # warm the page cache
+        for _name, command, case_env in cases:  # warm the page cache
             wall_ms(command, case_env)
-        times = {name: [] for name, _, _ in cases}
-        for _ in range(args.runs):
+        times = {name: [] for name, _command, _env in cases}
+        for _round in range(args.runs):
             for name, command, case_env in cases:
                 times[name].append(wall_ms(command, case_env))
-        version = subprocess.run([args.python, "--version"], capture_output=True, text=True).stdout.strip()
+        version = subprocess.run([args.python, "--version"], capture_output=True, text=True,
+                                 check=False).stdout.strip()
         print("%s, median of %d runs (interleaved), %d CPUs" % (version, args.runs, os.cpu_count()))
         base = statistics.median(times["python -c pass"])
-        for name, _, _ in cases:
+        for name in times:
             median = statistics.median(times[name])
             print("  %-26s %6.1f ms  %4.2fx" % (name, median, median / base))
 
         trace = subprocess.run([args.python, "-X", "importtime", helper, "--raw"], env=env,
-                               capture_output=True, text=True).stderr
+                               capture_output=True, text=True, check=True).stderr
         baseline = subprocess.run([args.python, "-X", "importtime", "-c", "pass"], env=env,
-                                  capture_output=True, text=True).stderr
+                                  capture_output=True, text=True, check=True).stderr
         seen = {line.rsplit("|", 1)[1].strip() for line in baseline.splitlines() if "|" in line}
         extra = [line.rsplit("|", 1)[1].strip() for line in trace.splitlines()
                  if "|" in line and line.rsplit("|", 1)[1].strip() not in seen and "imported" not in line]

@@ -1,6 +1,8 @@
 """Later runs of claude-db-token: which of cached token / cached ID token / refresh / sign-in is used, and when."""
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
@@ -72,7 +74,7 @@ def test_twenty_concurrent_runs_on_an_expired_token_refresh_once(workstation_fac
     workstation.fake.exchange_ttl = 3600
     workstation.fake.reset_log()
     before = workstation.idp.stats()["token"].get("refresh_token", 0)
-    processes = [workstation.popen("--raw", stdout=-1, stderr=-1) for _ in range(20)]
+    processes = [workstation.popen("--raw", stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _i in range(20)]
     results = [p.communicate(timeout=120) + (p.returncode,) for p in processes]
     assert [r[2] for r in results] == [0] * 20, [r[1] for r in results if r[2]]
     assert len({r[0] for r in results}) == 1  # everybody got the one new token
@@ -120,7 +122,6 @@ def test_5xx_retries_are_bounded(workstation):
 
 
 def test_corrupt_and_truncated_caches_mean_a_fresh_sign_in(workstation):
-    import os
     workstation.run(check=0)
     names = os.listdir(workstation.state_dir)
     for name in names:

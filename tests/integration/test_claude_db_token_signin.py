@@ -1,12 +1,10 @@
 """claude-db-token against the real local IdP (MSAL, browser and device code) and the fake workspace."""
 
 import json
-import subprocess
 import os
 import re
 import stat
-import threading
-import time
+import subprocess
 
 import pytest
 

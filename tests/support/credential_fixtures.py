@@ -106,7 +106,7 @@ class Workstation:
     def run(self, *args, timeout=90, env=None, check=None):
         """Run claude-db-token; returns the CompletedProcess (text). `check`: the expected exit code."""
         result = subprocess.run(self.command(*args), env={**self.env, **(env or {})}, capture_output=True,
-                                text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                                text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
         if check is not None:
             assert result.returncode == check, (result.returncode, result.stdout, result.stderr)
         return result

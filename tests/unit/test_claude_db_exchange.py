@@ -7,7 +7,7 @@ import pytest
 from claude_db.config import load_config
 from claude_db.errors import AuthError, ConfigError
 from claude_db.exchange import ATTEMPTS, exchange, refusal_message
-from claude_db.identity import jwt_claims, sign_in_method, sign_in_timeout
+from claude_db.identity import is_microsoft_authority, jwt_claims, sign_in_method, sign_in_timeout
 from tests.support.fake_databricks import Response
 
 CLAIMS = {"iss": "https://idp.example/t/v2.0", "aud": "cid-1", "preferred_username": "alice@example.test"}
@@ -144,6 +144,13 @@ def test_sign_in_timeout():
     assert sign_in_timeout({"CLAUDE_DB_LOGIN_TIMEOUT": "5"}) == 5
     with pytest.raises(ConfigError):
         sign_in_timeout({"CLAUDE_DB_LOGIN_TIMEOUT": "soon"})
+
+
+def test_instance_discovery_only_for_microsoft_clouds():
+    assert is_microsoft_authority("https://login.microsoftonline.com/tid")
+    assert is_microsoft_authority("https://login.microsoftonline.us/tid")
+    assert not is_microsoft_authority("https://127.0.0.1:9/tid")
+    assert not is_microsoft_authority("https://login.microsoftonline.com.evil.example/tid")
 
 
 def test_jwt_claims_never_raise():
