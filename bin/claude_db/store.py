@@ -74,7 +74,7 @@ class Store:
             try:
                 data = keyring.get_password(KEYRING_SERVICE, self.keyring_user)
             except Exception as e:  # any backend failure (locked, no D-Bus, ...) means "not usable now"
-                keyring = self._keyring_failed(e)
+                self._keyring_failed(e)
             else:
                 if data is not None:
                     if _is_json_object(data):

@@ -20,6 +20,13 @@ def one_line_error(result, code=1):
     return lines[0]
 
 
+def test_a_bad_config_exits_2_naming_key_and_file(workstation):
+    workstation.write_config(azure_ad={"client_id": 42})
+    line = one_line_error(workstation.run(), code=2)
+    assert "key azure_ad.client_id in config file %s must be a string, got a number" % workstation.config_path in line
+    assert workstation.fake.requests == [] and workstation.idp.stats()["auth"] == 0
+
+
 def test_the_seed_config_works_unchanged(workstation):
     # The DESIGN.md example, scopes ["openid", "profile", "email"] included (MSAL raises on the first two).
     workstation.write_config(models={"opus": "claude-code-gateway", "sonnet": "claude-code-gateway",
