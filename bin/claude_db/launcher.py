@@ -111,8 +111,8 @@ def claude_settings(config, mode: str, port: int, session_key: str, token) -> di
         env["ANTHROPIC_BASE_URL"] = config.databricks_host + base_path
     if mode == "helper":
         token_tool = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "claude-db-token")
-        settings["apiKeyHelper"] = " ".join(shlex.quote(a) for a in (sys.executable, token_tool, "--raw"))
-        env["CLAUDE_DB_CONFIG"] = os.path.abspath(config.path)  # the helper runs wherever Claude Code's cwd is
+        helper = (sys.executable, token_tool, "--raw", "--config", os.path.abspath(config.path))
+        settings["apiKeyHelper"] = " ".join(shlex.quote(a) for a in helper)
     if mode == "env":
         env["ANTHROPIC_AUTH_TOKEN"] = token.access_token  # the seed's way; documented as leaking and expiring
     return settings

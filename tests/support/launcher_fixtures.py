@@ -10,7 +10,9 @@ Code from tests/support/claude-code (installed by `npm ci` there).
 import http.client
 import json
 import os
+import queue
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -136,3 +138,109 @@ def run_in_threads(n: int, target: Callable[[int], object]) -> list:
     if errors:
         raise errors[0]
     return results
+
+
+class ClaudeDb:
+    """A workstation signed in against the local IdP, with the real Claude Code behind bin/claude-db."""
+
+    def __init__(self, workstation, claude_code: str):
+        self.workstation = workstation
+        self.fake = workstation.fake
+        self.endpoint = "databricks-claude-sonnet-4-5"
+        workstation.write_config(endpoint_name=self.endpoint,
+                                 models={"opus": "databricks-claude-opus-4-6", "sonnet": self.endpoint,
+                                         "haiku": "databricks-claude-haiku-4-5"})
+        self.env = dict(workstation.env, CLAUDE_DB_CLAUDE_COMMAND=claude_code, TERM="dumb",
+                        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", CLAUDE_CODE_MAX_RETRIES="1")
+
+    def command(self, *args) -> List[str]:
+        return [sys.executable, CLAUDE_DB, *args]
+
+    def run(self, *args, timeout: float = 120, env: Optional[dict] = None, input: Optional[str] = None):
+        return subprocess.run(self.command(*args), env=dict(self.env, **(env or {})), capture_output=True,
+                              text=True, timeout=timeout, input=input, stdin=None if input else subprocess.DEVNULL,
+                              cwd=self.workstation.home)
+
+    def popen(self, *args, env: Optional[dict] = None, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(self.command(*args), env=dict(self.env, **(env or {})), text=True,
+                                cwd=self.workstation.home, **kwargs)
+
+    def session(self, *args, env: Optional[dict] = None) -> "StreamJsonSession":
+        proc = self.popen("-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
+                          *args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return StreamJsonSession(proc)
+
+    def bearer(self, request) -> str:
+        """The Databricks token a request reached the workspace with."""
+        return request.headers["authorization"][len("Bearer "):]
+
+    def wait_until_refused(self, access_token: str) -> None:
+        """Sleep until the workspace refuses `access_token` (Databricks: 30 s or less left)."""
+        time.sleep(max(0.0, self.fake.tokens[access_token].expires_at - 30 - time.time()) + 0.5)
+
+
+@pytest.fixture(scope="session")
+def claude_code() -> str:
+    """The pinned real Claude Code CLI (tests/support/claude-code, `npm ci`)."""
+    if not os.access(CLAUDE_CODE, os.X_OK):
+        message = "Claude Code is not installed: run `npm ci` in tests/support/claude-code"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CLAUDE_CODE
+
+
+@pytest.fixture
+def claude_db(workstation, claude_code):
+    return ClaudeDb(workstation, claude_code)
+
+
+class StreamJsonSession:
+    """A multi-turn `claude-db -p --input-format stream-json` session: send a turn, wait for its result."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def turn(self, text: str, timeout: float = 90) -> dict:
+        """Send one user message; the `result` message Claude Code answers it with."""
+        self.proc.stdin.write(json.dumps({"type": "user", "message": {"role": "user", "content": text}}) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.time() + timeout
+        while True:
+            line = self._lines.get(timeout=max(0.1, deadline - time.time()))
+            if line is None:
+                raise AssertionError("Claude Code exited before answering (rc %s)" % self.proc.wait())
+            message = json.loads(line)
+            if message.get("type") == "result":
+                return message
+
+    def close(self, timeout: float = 30) -> int:
+        self.proc.stdin.close()
+        return self.proc.wait(timeout)
+
+
+def children(pid: int) -> List[int]:
+    """Direct child processes of `pid` (Linux /proc)."""
+    found = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+            found.extend(int(c) for c in f.read().split())
+    return found
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30, interval: float = 0.05):
+    deadline = time.time() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting for %s" % getattr(condition, "__name__", condition))
+        time.sleep(interval)
