@@ -79,7 +79,8 @@ dest="$work/ansible_collections/$ns/$name"
 rm -rf "$dest"
 mkdir -p "$dest"
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
-  | "$python" -c 'import os, sys; sys.stdout.write("".join(p + "\0" for p in sys.stdin.read().split("\0") if p and os.path.lexists(p)))' \
+  | "$python" -c 'import os, sys; sys.stdout.write("".join(p + "\0" for p in sys.stdin.read().split("\0")
+                  if p and os.path.lexists(p) and p.split("/")[0] != ".venv"))' \
   | tar --null -T - -cf -) | tar -C "$dest" -xf -
 
 cd "$dest"
