@@ -218,3 +218,14 @@ def test_info_lists_and_filters(run):
     assert only["policy_id"] == "entra"
     assert call(federation_policy_info, policy_id="missing")["policies"] == []
     assert fake.writes() == []
+
+
+def test_info_follows_next_page_token(run, monkeypatch):
+    fake, call = run
+    for i in range(3):
+        call(policy_id="p%d" % i, issuer=ISSUER)
+    monkeypatch.setattr(federation, "PAGE_SIZE", 2)
+    fake.reset_log()
+    assert [p["policy_id"] for p in call(federation_policy_info)["policies"]] == ["p0", "p1", "p2"]
+    pages = fake.calls("/federationPolicies$", method="GET")
+    assert [r.arg("page_token") for r in pages] == [None, "2"]
