@@ -270,6 +270,8 @@ def main():
     client = module.client()
     with module.api_errors("get", "serving endpoint", name):
         endpoint = get_endpoint(client, name)
+    if endpoint is None and params["state"] == "absent":
+        module.exit_result(False, changes=[], msg="serving endpoint %s does not exist: nothing to remove" % name)
     if endpoint is None:
         if module.check_mode:
             module.warn("serving endpoint %s does not exist (yet); its AI gateway would be configured once it does"

@@ -4,7 +4,9 @@ Each test names the behaviour (or the service quirk) it guards; the fake logs ev
 so "no write" and "one read per resource" are asserted on what actually went over the wire.
 """
 
+import glob
 import json
+import os
 import ssl
 import textwrap
 import urllib.request
@@ -293,18 +295,21 @@ def test_description_is_set_only_at_creation(ansible, ws):
 
 def test_no_wait_then_pending_config_is_not_drift(ansible, ws):
     fake, variables = ws
+    converge(ansible, ws, ENDPOINT_TASK)
     fake.serving.update_seconds = 60
-    no_wait = ENDPOINT_TASK.rstrip("\n") + "\n    wait: false\n"
+    no_wait = ENDPOINT_TASK.replace("claude-haiku-4-5", "claude-haiku-4-6").rstrip("\n") + "\n    wait: false\n"
     first = ansible.play(playbook(no_wait), extra_vars=variables).assert_ok()
     assert first.changed == 1 and fake.serving.record(ENDPOINT)["config_update"] == "IN_PROGRESS"
     fake.reset_log()
+    # GET still shows the old config, and the new one under pending_config: that is what counts.
     again = ansible.play(playbook(no_wait), extra_vars=variables).assert_ok()
     assert again.changed == 0 and fake.writes() == []
+    assert len(fake.calls("/serving-endpoints/%s$" % ENDPOINT, "GET")) == 1, "one read, no waiting"
 
 
 def test_computed_traffic_config_is_not_drift(ansible, ws):
     fake, variables = ws
-    no_routes = ENDPOINT_TASK.split("    traffic_config:")[0] + "    tags: {team: platform}\n"
+    no_routes = ENDPOINT_TASK.split("    traffic_config:", maxsplit=1)[0] + "    tags: {team: platform}\n"
     converge(ansible, ws, no_routes)
     assert fake.serving.record(ENDPOINT)["config"]["traffic_config"]["routes"]  # the server computed a split
     fake.reset_log()
@@ -396,3 +401,24 @@ def test_module_defaults_profile_from_databrickscfg(ansible, ws):
     cfg.chmod(0o600)
     run = ansible.play(playbook(INFO_TASK, connection="profile: admin")).assert_ok()
     assert run.result("info")["serving_endpoints"] == []
+
+
+def test_missing_sdk_gives_missing_required_lib(ansible, ws):
+    """A target Python without databricks-sdk (here pyenv's 3.9, the oldest supported target)."""
+    fake, variables = ws
+    found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9"))
+                   + glob.glob("/root/.pyenv/versions/3.9*/bin/python3.9"))
+    if not found:
+        pytest.skip("no pyenv Python 3.9")
+    python39 = found[0]
+    run = ansible.play(playbook(INFO_TASK), extra_vars=variables, env={"ANSIBLE_PYTHON_INTERPRETER": python39})
+    msg = run.result("info")["msg"]
+    assert "Failed to import the required Python library (databricks-sdk)" in msg, msg
+    assert fake.calls("/serving-endpoints") == []
+
+
+def test_gateway_absent_on_a_missing_endpoint_is_a_no_op(ansible, ws):
+    fake, variables = ws
+    task = "- name: gateway\n  databricks_claude.gateway.ai_gateway:\n    name: gone\n    state: absent\n"
+    run = ansible.play(playbook(task), extra_vars=variables).assert_ok()
+    assert run.changed == 0 and fake.writes() == []
