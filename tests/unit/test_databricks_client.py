@@ -170,14 +170,15 @@ def test_wait_until_not_updating(env, fake_databricks, token):
     assert endpoint["state"]["config_update"] == "NOT_UPDATING" and endpoint["config"]["served_entities"]
 
 
-def test_failed_update_fails_clearly(env, fake_databricks, token):
+@pytest.mark.parametrize("outcome", ["UPDATE_FAILED", "UPDATE_CANCELED"])
+def test_failed_update_fails_clearly(env, fake_databricks, token, outcome):
     fake_databricks.serving.update_seconds = 0
-    fake_databricks.serving.fail_next_update = "UPDATE_FAILED"
+    fake_databricks.serving.fail_next_update = outcome
     c = make_client(fake_databricks, token)
     c.post("/api/2.0/serving-endpoints", CLAUDE)
     with pytest.raises(OperationFailed) as e:
         wait_not_updating(c, "claude", 30)
-    assert e.value.error_code == "UPDATE_FAILED" and "ended UPDATE_FAILED" in e.value.message
+    assert e.value.error_code == outcome and "ended %s" % outcome in e.value.message
 
 
 def test_wait_times_out(env, fake_databricks, token):
