@@ -49,6 +49,8 @@ def desired_entities(served_entities):
     entities = []
     for entity in served_entities or []:
         entity = prune(entity)
+        if "environment_vars" in entity:
+            entity["environment_vars"] = as_strings(entity["environment_vars"])
         name = default_entity_name(entity)
         if name:
             entity["name"] = name
@@ -140,6 +142,11 @@ def config_body(desired, routes):
     return body
 
 
+def as_strings(mapping):
+    """Tag and environment values are strings to the service; YAML may have made them numbers or booleans."""
+    return dict((k, v if v is None or isinstance(v, str) else str(v)) for k, v in (mapping or {}).items())
+
+
 def tags_dict(tags):
     """[{key, value}] from GET (any order) -> {key: value}."""
     return dict((t["key"], t.get("value")) for t in tags or [])
@@ -147,6 +154,7 @@ def tags_dict(tags):
 
 def tags_list(tags):
     """{key: value} -> [{key, value}] sorted by key, as the API takes them (a value may be absent)."""
+    tags = as_strings(tags)
     return [prune({"key": k, "value": tags[k]}) for k in sorted(tags)]
 
 
@@ -157,6 +165,7 @@ def tags_patch(desired, actual_tags, purge):
     """
     if desired is None:
         return [], []
+    desired = as_strings(desired)
     actual = tags_dict(actual_tags)
     add = dict((k, v) for k, v in desired.items() if k not in actual or actual[k] != v)
     delete = sorted(k for k in actual if k not in desired) if purge else []

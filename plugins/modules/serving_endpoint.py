@@ -327,6 +327,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_
 )
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_config import (
     actual_config,
+    as_strings,
     config_body,
     config_matches,
     config_update_state,
@@ -446,7 +447,7 @@ class EndpointRun:
         for key in ("description", "route_optimized"):
             if params[key] is not None:
                 body[key] = params[key]
-        predicted = {"name": self.name, "served_entities": entities, "tags": params["tags"] or {}}
+        predicted = {"name": self.name, "served_entities": entities, "tags": as_strings(params["tags"])}
         if routes is not None:
             predicted["routes"] = routes
         for key in ("description", "route_optimized"):
@@ -498,7 +499,7 @@ class EndpointRun:
                     after["routes"] = routes
             if params["tags"] is not None:
                 tags = tags_dict(current.get("tags")) if not params["purge_tags"] else {}
-                tags.update(params["tags"])
+                tags.update(as_strings(params["tags"]))
                 after["tags"] = tags
             self.module.exit_result(True, before=before, after=after, serving_endpoint=current, changes=changes,
                                     msg="%s %s would be updated (%s)" % (RESOURCE, self.name, ", ".join(changes)))

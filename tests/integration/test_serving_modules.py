@@ -38,7 +38,7 @@ ENDPOINT_TASK = """
       routes:
         - {served_entity_name: claude-sonnet-4-5, traffic_percentage: 80}
         - {served_entity_name: claude-haiku, traffic_percentage: 20}
-    tags: {team: platform, cost-center: "4711", env: test}
+    tags: {team: platform, cost-center: 4711, env: test}
     description: Claude Code for developers
 """
 

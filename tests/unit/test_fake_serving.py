@@ -51,9 +51,9 @@ def test_get_adds_server_fields_defaults_and_mirrors(call):
 def test_order_is_never_the_order_sent(call):
     call("POST", "/api/2.0/serving-endpoints", CREATE)
     sent = [e.get("name") or "claude-sonnet-4-5" for e in CREATE["config"]["served_entities"]]
-    for _ in range(5):
+    for attempt in range(5):
         ep = call("GET", "/api/2.0/serving-endpoints/ep")
-        assert [e["name"] for e in ep["config"]["served_entities"]] != sent
+        assert [e["name"] for e in ep["config"]["served_entities"]] != sent, "GET #%d" % attempt
         assert [t["key"] for t in ep["tags"]] != ["t1", "t2", "t3"]
 
 

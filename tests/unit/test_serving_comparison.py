@@ -156,6 +156,13 @@ def test_tags_compared_as_a_set_with_one_patch():
     assert tags_patch(None, actual, True) == ([], [])
 
 
+def test_yaml_numbers_in_tags_and_env_vars_are_strings_to_the_service():
+    assert tags_patch({"cost-center": 4711, "flag": True}, [{"key": "cost-center", "value": "4711"},
+                                                             {"key": "flag", "value": "True"}], True) == ([], [])
+    entity = desired_entities([{"name": "m", "entity_name": "x.y.m", "environment_vars": {"WORKERS": 4}}])[0]
+    assert entity["environment_vars"] == {"WORKERS": "4"}
+
+
 def test_sanitize_removes_every_secret_field():
     desired = desired_entities([external("a", "m", anthropic_api_key_plaintext="sk-ant-secret")])
     assert "sk-ant-secret" not in repr(sanitize(desired))
