@@ -2,8 +2,8 @@
 
 pytest_plugins = [
     "tests.support.core_fixtures",
-    "tests.support.launcher_fixtures",
     "tests.support.ansible_fixtures",
     "tests.support.idp_fixtures",
     "tests.support.credential_fixtures",
+    "tests.support.launcher_fixtures",
 ]

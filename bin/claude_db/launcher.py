@@ -8,16 +8,13 @@ unchanged; our own knobs come from the config file and CLAUDE_DB_* variables
 (`claude-db --claude-db-help` lists them).
 """
 
+import base64
 import json
 import os
-import secrets
 import shlex
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 
 from .config import load_config
 from .errors import ClaudeDbError, ConfigError
@@ -54,7 +51,7 @@ def main(argv=None) -> int:
     if args[:1] == [HELP_FLAG]:
         sys.stdout.write(HELP)
         return 0
-    settings_dir = None
+    settings_path = None
     try:
         config = load_config()
         mode = os.environ.get("CLAUDE_DB_MODE") or config.launcher_mode
@@ -63,13 +60,9 @@ def main(argv=None) -> int:
         command = _claude_command(config)
         token = _token_while_terminal_is_ours(config)
         sock = listen_on_loopback() if mode == "proxy" else None
-        session_key = secrets.token_urlsafe(32)
+        session_key = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode("ascii")
         settings = claude_settings(config, mode, sock.getsockname()[1] if sock else 0, session_key, token)
-        settings_dir = tempfile.mkdtemp(prefix="claude-db-")  # 0700; the file holds the session key
-        settings_path = os.path.join(settings_dir, "settings.json")
-        fd = os.open(settings_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(settings, f)
+        settings_path = _write_private_settings(settings)
         env = child_environment(os.environ, settings["env"])
         return _run(command + ["--settings", settings_path] + args, env, config, sock, session_key, token)
     except ClaudeDbError as e:
@@ -79,8 +72,8 @@ def main(argv=None) -> int:
         sys.stderr.write("\n")
         return 130
     finally:
-        if settings_dir is not None:
-            shutil.rmtree(settings_dir, ignore_errors=True)
+        if settings_path is not None:
+            _remove_private_settings(settings_path)
 
 
 def listen_on_loopback() -> socket.socket:
@@ -89,6 +82,27 @@ def listen_on_loopback() -> socket.socket:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     return sock
+
+
+def _write_private_settings(settings: dict) -> str:
+    """The settings file, 0600 in a fresh 0700 directory: it holds the session key (in env mode, the token).
+
+    Plain os calls rather than tempfile/secrets: those imports alone cost more than the rest of start-up.
+    """
+    directory = os.path.join(os.environ.get("TMPDIR") or "/tmp", "claude-db-" + os.urandom(8).hex())
+    os.mkdir(directory, 0o700)
+    path = os.path.join(directory, "settings.json")
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        json.dump(settings, f)
+    return path
+
+
+def _remove_private_settings(path: str) -> None:
+    for remove, target in ((os.remove, path), (os.rmdir, os.path.dirname(path))):
+        try:
+            remove(target)
+        except OSError:
+            pass
 
 
 def claude_settings(config, mode: str, port: int, session_key: str, token) -> dict:
@@ -169,7 +183,8 @@ def _run(argv: list, env: dict, config, sock, session_key: str, token) -> int:
     for sig in _SIGNALS:
         signal.signal(sig, child.forward)
     try:
-        child.process = subprocess.Popen(argv, env=env)
+        # posix_spawn, not subprocess: the import alone would add a tenth to start-up.
+        child.pid = os.posix_spawnp(argv[0], argv, env)
     except OSError as e:
         raise ConfigError("cannot run Claude Code (%s): %s; install it (npm i -g @anthropic-ai/claude-code) or set "
                           "launcher.claude_command / CLAUDE_DB_CLAUDE_COMMAND" % (argv[0], e.strerror or e))
@@ -178,10 +193,12 @@ def _run(argv: list, env: dict, config, sock, session_key: str, token) -> int:
     if sock is not None:
         server = _start_proxy(config, sock, session_key, token, read_timeout)
     try:
-        code = child.process.wait()
+        _, status = os.waitpid(child.pid, 0)  # retried after each forwarded signal (PEP 475)
+        child.pid = None
     finally:
         if server is not None:
             server.stop()
+    code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
 
 
@@ -203,17 +220,15 @@ class _Child:
     """Claude Code's process, and the signals it should get from us."""
 
     def __init__(self):
-        self.process = None
+        self.pid = None
         self._pending = []
 
     def forward(self, signum, frame) -> None:
-        if self.process is None:
+        if self.pid is None:
             self._pending.append(signum)
             return
-        if signum == signal.SIGINT and _typed_at_our_terminal():
-            return  # the terminal already sent Ctrl-C to Claude Code; a second one would make it quit
         try:
-            self.process.send_signal(signum)
+            os.kill(self.pid, signum)
         except OSError:
             pass
 
@@ -222,16 +237,3 @@ class _Child:
             self.forward(signum, None)
         self._pending = []
 
-
-def _typed_at_our_terminal() -> bool:
-    """True when we are the terminal's foreground job: a SIGINT then came from Ctrl-C and hit Claude Code too."""
-    try:
-        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
-    except OSError:
-        return False
-    try:
-        return os.tcgetpgrp(fd) == os.getpgrp()
-    except OSError:
-        return False
-    finally:
-        os.close(fd)

@@ -1,12 +1,15 @@
 """Ctrl-C and kill: a signal to claude-db ends Claude Code too, and claude-db then exits with Claude Code's code."""
 
 import fcntl
+import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import termios
 import threading
+import time
 
 import pytest
 
@@ -37,19 +40,25 @@ def _is_zombie(pid: int) -> bool:
         return f.read().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def test_ctrl_c_at_the_terminal_ends_claude_code_and_claude_db(claude_db):
-    _slow_answer(claude_db)
+def _in_a_terminal(claude_db, *args):
+    """claude-db [args] as the foreground job of a new pseudo-terminal: (process, master fd, output chunks)."""
     master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
 
     def take_terminal():  # runs in the child after setsid: the pty becomes its controlling terminal
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = claude_db.popen("-p", "count slowly", stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                           preexec_fn=take_terminal)
+    proc = claude_db.popen(*args, env={"TERM": "xterm-256color"}, stdin=slave, stdout=slave, stderr=slave,
+                           start_new_session=True, preexec_fn=take_terminal)
     os.close(slave)
     output = []
-    reader = threading.Thread(target=_drain, args=(master, output), daemon=True)
-    reader.start()
+    threading.Thread(target=_drain, args=(master, output), daemon=True).start()
+    return proc, master, output
+
+
+def test_ctrl_c_at_the_terminal_ends_claude_code_and_claude_db(claude_db):
+    _slow_answer(claude_db)
+    proc, master, output = _in_a_terminal(claude_db, "-p", "count slowly")
     try:
         wait_for(lambda: claude_db.fake.anthropic.requests(), timeout=60)  # the answer is streaming
         [claude] = children(proc.pid)
@@ -91,3 +100,30 @@ def test_a_signal_sent_to_claude_db_alone_reaches_claude_code(claude_db, signum)
     assert "Traceback" not in err
     assert claude_db.fake.anthropic.streams_finished == []
     _assert_both_ended(proc, claude, port)
+
+
+def test_interactive_claude_code_answers_and_quits_on_a_double_ctrl_c(claude_db):
+    """The TUI reads Ctrl-C as a key (raw mode): one clears the prompt, two quit; claude-db stays out of the way."""
+    claude_db.fake.anthropic.script(messages.text("interactive-answer"))
+    home = claude_db.workstation.home
+    with open(os.path.join(home, ".claude.json"), "w") as f:  # skip the first-run dialogs (facts §5)
+        json.dump({"hasCompletedOnboarding": True, "projects": {home: {"hasTrustDialogAccepted": True}}}, f)
+    proc, master, output = _in_a_terminal(claude_db)
+    try:
+        wait_for(lambda: b"Welcome" in b"".join(output), timeout=60)  # the TUI is up
+        time.sleep(1)
+        os.write(master, b"hi")
+        time.sleep(0.5)
+        os.write(master, b"\r")
+        wait_for(lambda: b"interactive-answer" in b"".join(output), timeout=60)
+        os.write(master, b"\x03")
+        time.sleep(2)
+        assert proc.poll() is None  # one Ctrl-C does not quit
+        os.write(master, b"\x03")
+        time.sleep(0.2)
+        os.write(master, b"\x03")
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+    [request] = claude_db.fake.anthropic.requests()
+    assert request.json()["messages"][-1]["content"][-1]["text"] == "hi"

@@ -21,6 +21,8 @@ from typing import Callable, List, Optional
 
 import pytest
 
+from tests.support.credential_fixtures import HELPER_PYTHON  # $CLAUDE_DB_TEST_PYTHON: run bin/ under e.g. 3.9
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(REPO, "bin")
 CLAUDE_DB = os.path.join(BIN, "claude-db")
@@ -140,6 +142,35 @@ def run_in_threads(n: int, target: Callable[[int], object]) -> list:
     return results
 
 
+def cached_token_home(directory: str) -> dict:
+    """An environment in which `claude-db` finds a cached Databricks token: no IdP, no network.
+
+    For start-up measurements; the token is never sent anywhere.
+    """
+    from claude_db.config import load_config
+    from claude_db.store import Store
+
+    os.makedirs(directory, exist_ok=True)
+    config_path = os.path.join(directory, "config.json")
+    with open(config_path, "w") as f:
+        json.dump({"databricks_host": "https://127.0.0.1:9", "endpoint_name": "databricks-claude-sonnet-4-5",
+                   "azure_ad": {"tenant_id": "t", "client_id": "c", "authority": "https://127.0.0.1:9/t"},
+                   "token_cache": {"method": "file"}}, f)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": directory, "CLAUDE_DB_CONFIG": config_path,
+           "CLAUDE_DB_HOME": os.path.join(directory, "state")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        Store(load_config(config_path)).write_token("cached-" + secrets.token_hex(16), time.time() + 3600)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return env
+
+
 class ClaudeDb:
     """A workstation signed in against the local IdP, with the real Claude Code behind bin/claude-db."""
 
@@ -154,7 +185,7 @@ class ClaudeDb:
                         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", CLAUDE_CODE_MAX_RETRIES="1")
 
     def command(self, *args) -> List[str]:
-        return [sys.executable, CLAUDE_DB, *args]
+        return [HELPER_PYTHON, CLAUDE_DB, *args]
 
     def run(self, *args, timeout: float = 120, env: Optional[dict] = None, input: Optional[str] = None):
         return subprocess.run(self.command(*args), env=dict(self.env, **(env or {})), capture_output=True,
