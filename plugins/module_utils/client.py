@@ -50,6 +50,7 @@ AUTH_OPTIONS = ("host", "account_id", "profile", "token", "client_id", "client_s
 AUTH_HINT = ("give the host and token or client_id/client_secret options, set DATABRICKS_HOST and "
              "DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or name a ~/.databrickscfg "
              "profile with the profile option or DATABRICKS_CONFIG_PROFILE")
+SDK_RETRY_TIMEOUT = 30  # seconds
 RETRY_STATUSES = (429, 503)
 RETRIES = 6
 BACKOFF_BASE = 1.0  # seconds; attempt n waits up to BACKOFF_BASE * 2**n ...
@@ -78,6 +79,9 @@ class DatabricksClient:
     def __init__(self, options, account=False, sleep=time.sleep, delays=backoff_delays):
         """`options`: a dict holding AUTH_OPTIONS (None = let the SDK find it in env / profile)."""
         kwargs = dict((k, options.get(k)) for k in AUTH_OPTIONS if options.get(k) not in (None, ""))
+        # The SDK's own calls (host metadata probe, OAuth token fetches) otherwise retry for 300 s,
+        # so a mistyped host would hang the task for five minutes.
+        kwargs["retry_timeout_seconds"] = SDK_RETRY_TIMEOUT
         try:
             self.config = Config(product=USER_AGENT_PRODUCT, product_version=USER_AGENT_VERSION, **kwargs)
         except ValueError as e:

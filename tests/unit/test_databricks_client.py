@@ -209,3 +209,18 @@ def test_update_refused_with_409_waits_for_the_running_one(env, fake_databricks,
     result = when_not_updating(c, "claude", 30, put, sleep=lambda s: __import__("time").sleep(0.05))
     assert result["state"]["config_update"] == "IN_PROGRESS"
     assert len(fake_databricks.calls("/serving-endpoints/claude/config", "PUT")) == 3  # refused, refused, accepted
+
+
+def test_unreachable_host_fails_fast_with_the_cause(env, monkeypatch):
+    monkeypatch.setattr(client_mod, "SDK_RETRY_TIMEOUT", 1)  # production: 30 s instead of the SDK's 300 s
+    import socket
+    import time
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    c = DatabricksClient({"host": "https://127.0.0.1:%d" % port, "token": "x"})
+    with pytest.raises(DatabricksApiError) as e:
+        c.get("/api/2.0/serving-endpoints/x")
+    assert e.value.error_code == "CONNECTION_ERROR" and "cannot reach https://127.0.0.1:%d" % port in e.value.message
+    assert time.monotonic() - start < 20
