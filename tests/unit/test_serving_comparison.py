@@ -157,8 +157,8 @@ def test_tags_compared_as_a_set_with_one_patch():
 
 
 def test_yaml_numbers_in_tags_and_env_vars_are_strings_to_the_service():
-    assert tags_patch({"cost-center": 4711, "flag": True}, [{"key": "cost-center", "value": "4711"},
-                                                             {"key": "flag", "value": "True"}], True) == ([], [])
+    served = [{"key": "cost-center", "value": "4711"}, {"key": "flag", "value": "True"}]
+    assert tags_patch({"cost-center": 4711, "flag": True}, served, True) == ([], [])
     entity = desired_entities([{"name": "m", "entity_name": "x.y.m", "environment_vars": {"WORKERS": 4}}])[0]
     assert entity["environment_vars"] == {"WORKERS": "4"}
 
