@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 ID_TOKEN_MARGIN = 300  # seconds: a cached ID token closer to expiry than this is refreshed first
 HTTP_TIMEOUT = 30  # seconds, for every request MSAL sends
 DEFAULT_SIGN_IN_TIMEOUT = 300  # seconds; $CLAUDE_DB_LOGIN_TIMEOUT overrides
+# Refresh errors that mean "the refresh token is no good any more": sign in again (OAuth 2.0 / OIDC codes).
+SIGN_IN_AGAIN = ("invalid_grant", "interaction_required", "login_required", "consent_required")
 
 # MSAL logs through the root logger's last-resort handler otherwise (stray warnings on stderr).
 logging.getLogger("msal").addHandler(logging.NullHandler())
@@ -176,14 +178,19 @@ class Identity:
         return result["id_token"]
 
     def _refresh(self, account: dict) -> Optional[str]:
-        """A fresh ID token from the refresh token, or None when the IdP no longer accepts it."""
+        """A fresh ID token from the refresh token; None when only a new sign-in can help (revoked, expired,
+        MFA asked for); AuthError when the IdP fails otherwise (no surprise browser window for an outage)."""
         try:
             result = self.app.acquire_token_silent_with_error(self.scopes, account, force_refresh=True)
         except Exception as e:
             raise self._idp_error(e)
         finally:
             self._save()
-        return (result or {}).get("id_token")
+        if result is None or result.get("id_token") or result.get("error") in SIGN_IN_AGAIN:
+            return (result or {}).get("id_token")
+        raise AuthError("the identity provider %s refused to refresh the sign-in (%s: %s); try again, or run "
+                        "`claude-db-token login`" % (self.config.authority, result.get("error"),
+                                                     _one_line(result.get("error_description"))))
 
     def _device_flow(self, timeout: int) -> dict:
         flow = self.app.initiate_device_flow(scopes=self.scopes)

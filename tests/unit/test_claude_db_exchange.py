@@ -157,3 +157,26 @@ def test_jwt_claims_never_raise():
     assert jwt_claims("a.eyJpc3MiOiJ4In0.c") == {"iss": "x"}
     for junk in ("", "abc", "a.!!!.c", "a.WzFd.c"):
         assert jwt_claims(junk) == {}
+
+
+@pytest.mark.parametrize("answer,outcome", [
+    ({"error": "invalid_grant", "error_description": "AADSTS700082: expired"}, None),
+    ({"error": "interaction_required", "error_description": "AADSTS50076: MFA"}, None),
+    (None, None),  # no refresh token for the account
+    ({"id_token": "new.id.token", "access_token": "a"}, "new.id.token"),
+    ({"error": "temporarily_unavailable", "error_description": "try later"}, AuthError),
+])
+def test_which_refresh_failures_lead_to_a_new_sign_in(offline_config, answer, outcome):
+    from types import SimpleNamespace
+
+    from claude_db.identity import Identity
+    identity = Identity.__new__(Identity)  # only the refresh decision, without MSAL's network set-up
+    identity.config, identity.scopes = offline_config, ["email"]
+    identity.cache = SimpleNamespace(has_state_changed=False)
+    identity.app = SimpleNamespace(acquire_token_silent_with_error=lambda *args, **kwargs: answer)
+    if outcome is AuthError:
+        with pytest.raises(AuthError) as e:
+            identity._refresh({"username": "alice"})
+        assert "temporarily_unavailable: try later" in str(e.value)
+    else:
+        assert identity._refresh({"username": "alice"}) == outcome
