@@ -1,0 +1,111 @@
+"""The workstation role: the molecule scenario end to end, and the refusals that must come before any write.
+
+`molecule test -s workstation` installs the real package into a real venv (pip), runs the role twice
+(the second run must change nothing) and runs the installed tools (extensions/molecule/workstation/
+verify.yml), all inside molecule's ephemeral dir under a tmp HOME. The faster tests run the role with
+ansible-playbook on a fresh sandbox and assert that bad variables, an old Python, a root install and
+check mode leave that sandbox untouched.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+PYTHON_38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
+PLAY = """
+- name: Workstation role
+  hosts: localhost
+  gather_facts: true
+  gather_subset: [min]
+  tasks:
+    - name: Apply the role
+      ansible.builtin.include_role:
+        name: databricks_claude.gateway.workstation
+"""
+
+
+def test_molecule_scenario(tmp_path, ansible_collections_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_", "DATABRICKS_"))}
+    env.update(HOME=str(home), PATH="%s:%s" % (VENV_BIN, env.get("PATH", "")),
+               ANSIBLE_COLLECTIONS_PATH=ansible_collections_path, ANSIBLE_NOCOLOR="1", NO_COLOR="1")
+    proc = subprocess.run([str(VENV_BIN / "molecule"), "test", "-s", "workstation"], cwd=str(REPO / "extensions"),
+                          env=env, capture_output=True, text=True, timeout=1200, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-8000:]
+    for action in ("converge", "idempotence", "verify"):
+        assert "%s: Executed: Successful" % action in output, output[-8000:]
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    return tmp_path / "sandbox"
+
+
+def role_vars(sandbox, **overrides):
+    home = sandbox / "home"
+    values = {
+        "workstation_databricks_host": "https://adb-123.4.azuredatabricks.net",
+        "workstation_endpoint_name": "claude-code-gateway",
+        "workstation_azure_ad": {"tenant_id": "t-1", "client_id": "c-1"},
+        "workstation_prefix": str(home / ".local/share/databricks-claude-gateway"),
+        "workstation_bin_dir": str(home / ".local/bin"),
+        "workstation_config_dir": str(home / ".databricks-claude-gateway"),
+        "workstation_allow_root": True,
+        "workstation_managed_settings": True,
+        "workstation_managed_settings_path": str(sandbox / "etc/claude-code/managed-settings.json"),
+        "workstation_managed_settings_become": False,
+    }
+    values.update(overrides)
+    return values
+
+
+def test_check_mode_on_a_fresh_machine_writes_nothing(ansible, sandbox):
+    run = ansible.play(PLAY, extra_vars=role_vars(sandbox, workstation_claude_code_install=True), check=True)
+    run.assert_ok()
+    assert run.changed > 0  # it does predict the install
+    assert not sandbox.exists()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"workstation_azure_ad": {"tenant_id": "t-1"}}, "missing required arguments: client_id found in workstation_azure_ad"),
+    ({"workstation_route": "anthropic"}, "workstation_route must be one of: serving-endpoints, ai-gateway"),
+    ({"workstation_launcher": {"mode": "proxyy"}}, "mode must be one of: proxy, helper, env"),
+    ({"workstation_databricks_host": "http://adb-123.4.azuredatabricks.net"},
+     "workstation_databricks_host must be the workspace URL with https://"),
+    ({"workstation_databricks_host": "https://adb-123.4.azuredatabricks.net/serving-endpoints"},
+     "workstation_databricks_host must be the workspace URL with https:// and no path"),
+    ({"workstation_azure_ad": {"tenant_id": "t-1", "client_id": "c-1", "authority": "http://idp.example"}},
+     "workstation_azure_ad.authority must be an https URL with a path"),
+    ({"workstation_python": str(REPO / "no-such-python")}, "claude-db needs Python 3.9 or newer"),
+])
+def test_bad_variables_fail_before_any_write(ansible, sandbox, overrides, message):
+    run = ansible.play(PLAY, extra_vars=role_vars(sandbox, **overrides))
+    assert run.rc != 0
+    assert message in " ".join(run.output.split()), run.output[-3000:]
+    assert not sandbox.exists()
+
+
+@pytest.mark.skipif(not PYTHON_38.exists(), reason="needs pyenv's Python 3.8")
+def test_python_older_than_3_9_is_refused(ansible, sandbox):
+    run = ansible.play(PLAY, extra_vars=role_vars(sandbox, workstation_python=str(PYTHON_38)))
+    assert run.rc != 0
+    assert "claude-db needs Python 3.9 or newer; `%s` on this machine is 3.8" % PYTHON_38 in " ".join(
+        run.output.split()), run.output[-3000:]
+    assert not sandbox.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is for root")
+def test_root_install_is_refused_unless_allowed(ansible, sandbox):
+    run = ansible.play(PLAY, extra_vars=role_vars(sandbox, workstation_allow_root=False))
+    assert run.rc != 0
+    assert "set workstation_allow_root: true" in " ".join(run.output.split()), run.output[-3000:]
+    assert not sandbox.exists()
