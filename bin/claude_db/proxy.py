@@ -125,8 +125,8 @@ class AuthProxy:
         if path not in self._forwarded:
             if request.method == "HEAD" and path in self._preconnect:
                 return web.Response()  # Claude Code's connection warm-up; nothing to forward
-            return _error(404, "not_found_error", "claude-db proxy forwards only POST %s/v1/messages and "
-                                                  "%s/v1/messages/count_tokens, not %s" % (self._base, self._base, path))
+            return _error(404, "not_found_error", "claude-db proxy forwards only POST %s/v1/messages and %s/v1/"
+                                                  "messages/count_tokens, not %s" % (self._base, self._base, path))
         if request.method != "POST":
             return _error(405, "invalid_request_error", "claude-db proxy: %s needs POST" % path)
         if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), self._expected):

@@ -68,6 +68,7 @@ sys.path.insert(0, %r)
 from claude_db import proxy
 from claude_db.launcher import listen_on_loopback
 token = types.SimpleNamespace(access_token="bench-databricks-token", expires_at=time.time() + 86400)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # for sigwait below; threads inherit the mask
 sock = listen_on_loopback()
 print(sock.getsockname()[1], flush=True)
 thread = proxy.ProxyThread(sock, sys.argv[1], %r, %r, lambda rejected: token, token)
@@ -205,7 +206,7 @@ def bench_startup(tmp, n):
         subprocess.run(argv, check=True)
         return time.perf_counter() - t0
 
-    python = shutil.which("python3")
+    python = sys.executable
     launcher = [python, os.path.join(BIN, "claude-db"), "-p", "hi"]
     for _ in range(3):  # warm the page cache
         spawn_delay(launcher, env)
@@ -222,7 +223,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per target and concurrency")
     parser.add_argument("--rounds", type=int, default=20, help="how often the targets take turns")
-    parser.add_argument("--startup-runs", type=int, default=20)
+    parser.add_argument("--startup-runs", type=int, default=20, help="0 skips the start-up measurement")
     opts = parser.parse_args()
     body = json.dumps({"model": "databricks-claude-sonnet-4-5", "stream": True,
                        "messages": [{"role": "user", "content": "x" * (80 * 1024 - 120)}]}).encode()
@@ -259,7 +260,8 @@ def main():
             results, cpu = asyncio.run(measure(targets, concurrency, opts.requests, opts.rounds, body))
             report_streams(results, cpu, concurrency)
         print("\nclaude-db proxy RSS: %.1f MB now, %.1f MB peak" % (rss_mb(proxy.pid), rss_mb(proxy.pid, "VmHWM")))
-        opts.startup_runs and bench_startup(tmp, opts.startup_runs)
+        if opts.startup_runs:
+            bench_startup(tmp, opts.startup_runs)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
