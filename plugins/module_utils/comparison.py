@@ -77,6 +77,16 @@ def is_subset(desired, actual, optional_keys=()):
     return desired == actual
 
 
+def overlay(base, top):
+    """`base` with `top` laid over it, recursively for dicts (lists and scalars in `top` win)."""
+    if not isinstance(base, dict) or not isinstance(top, dict):
+        return copy.deepcopy(top)
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        out[key] = overlay(base.get(key), value)
+    return out
+
+
 def sanitize(value):
     """A deep copy of `value` with every secret field removed."""
     if isinstance(value, dict):

@@ -26,6 +26,7 @@ from __future__ import annotations
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.comparison import (
     drop_empty,
     is_subset,
+    overlay,
     prune,
     sanitize,
 )
@@ -116,6 +117,15 @@ def config_matches(desired, routes, actual):
         if not is_subset(comparable_entity(entity), actual_entities[entity["name"]], SECRET_REFERENCE_KEYS):
             return False
     return routes is None or routes == actual["routes"]
+
+
+def predicted_entities(desired, actual_entities):
+    """What GET would show after the update: each desired entity over the current one of that name.
+
+    Keeps the server's defaults (workload size and type...) out of a check-mode diff's removals.
+    """
+    current = dict((e.get("name"), e) for e in actual_entities)
+    return [overlay(current.get(e["name"], {}), comparable_entity(e)) for e in desired]
 
 
 def external_model_lock_in(desired, actual_entities):

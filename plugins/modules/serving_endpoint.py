@@ -334,6 +334,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_
     desired_entities,
     endpoint_view,
     external_model_lock_in,
+    predicted_entities,
     tags_dict,
     tags_list,
     tags_patch,
@@ -494,7 +495,7 @@ class EndpointRun:
         if self.module.check_mode:
             after = dict(before)
             if config_changed:
-                after["served_entities"] = entities
+                after["served_entities"] = predicted_entities(entities, before["served_entities"])
                 if routes is not None:
                     after["routes"] = routes
             if params["tags"] is not None:

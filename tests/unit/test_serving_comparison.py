@@ -13,6 +13,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_
     desired_entities,
     endpoint_view,
     external_model_lock_in,
+    predicted_entities,
     tags_patch,
     traffic_routes,
 )
@@ -177,3 +178,14 @@ def test_endpoint_view_is_stable_under_reordering():
                    tags=[{"key": "u", "value": "2"}, {"key": "t", "value": "1"}])
     assert endpoint_view(one) == endpoint_view(two)
     assert endpoint_view(one)["tags"] == {"t": "1", "u": "2"}
+
+
+def test_check_mode_prediction_keeps_server_defaults_and_hides_plaintext():
+    current = actual_config(endpoint([{"name": "m", "entity_name": "x.y.m", "entity_version": "1",
+                                       "workload_size": "Small", "workload_type": "CPU"}]))["served_entities"]
+    desired = desired_entities([{"name": "m", "entity_name": "x.y.m", "entity_version": "2"},
+                                external("n", "claude-haiku-4-5", anthropic_api_key_plaintext="sk-ant-secret")])
+    predicted = predicted_entities(desired, current)
+    assert predicted[0] == {"name": "m", "entity_name": "x.y.m", "entity_version": "2",
+                            "workload_size": "Small", "workload_type": "CPU"}
+    assert "sk-ant-secret" not in repr(predicted)
