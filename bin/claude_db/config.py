@@ -209,7 +209,7 @@ def _json_type(value) -> str:
     return "null"
 
 
-def _split_url(url: str):
+def split_url(url: str):
     """(scheme, host, rest) of an absolute URL, without importing urllib (cached path)."""
     scheme, sep, remainder = url.partition("://")
     if not sep:
@@ -230,7 +230,7 @@ def _is_loopback(host: str) -> bool:
 
 def _workspace_url(url: str, path: str) -> str:
     """databricks_host without a trailing slash; https, or http only on a loopback host."""
-    scheme, host, rest = _split_url(url.strip())
+    scheme, host, rest = split_url(url.strip())
     example = "e.g. https://adb-123.4.azuredatabricks.net"
     if scheme not in ("https", "http") or not host:
         raise ConfigError("key databricks_host in config file %s must be the workspace URL (%s), got %s"
@@ -247,7 +247,7 @@ def _workspace_url(url: str, path: str) -> str:
 def _authority(ad: dict, path: str) -> str:
     """azure_ad.authority, or Entra's authority for the tenant; always https (MSAL refuses anything else)."""
     authority = (ad["authority"] or MICROSOFT_LOGIN + ad["tenant_id"]).rstrip("/")
-    scheme, host, rest = _split_url(authority)
+    scheme, host, rest = split_url(authority)
     if scheme != "https" or not host or not rest.strip("/"):
         raise ConfigError("key azure_ad.authority in config file %s must be an https URL with a path, "
                           "e.g. %s<tenant_id>; got %s" % (path, MICROSOFT_LOGIN, json.dumps(authority)))

@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from .errors import AuthError
+from .errors import AuthError, one_line, tls_error
 from .identity import jwt_claims
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -52,8 +52,7 @@ def _post_with_retries(url: str, form: dict, config) -> requests.Response:
                 response = session.post(url, data=form, timeout=TIMEOUT, allow_redirects=False,
                                         headers={"Accept": "application/json"}, auth=lambda r: r)
             except requests.exceptions.SSLError:
-                raise AuthError("TLS verification failed for %s; if your network inspects TLS, point "
-                                "REQUESTS_CA_BUNDLE at your company CA bundle" % config.databricks_host)
+                raise tls_error("Databricks at %s" % config.databricks_host)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
                 if last:
                     raise AuthError("cannot reach Databricks at %s (%s after %d attempts); check your network or "
@@ -89,7 +88,7 @@ def _error_body(response: requests.Response) -> dict:
 
 def refusal_message(config, status: int, body: dict, claims: dict) -> str:
     """Why Databricks refused the exchange, in terms of what the user (or their admin) can change."""
-    error, description = body["error"], " ".join(body["error_description"].split())[:300]
+    error, description = body["error"], one_line(body["error_description"])
     said = "HTTP %d%s%s" % (status, " " + error if error else "", ": " + description if description else "")
     text = (error + " " + description).lower()
     issuer, audience = claims.get("iss", "?"), claims.get("aud", "?")

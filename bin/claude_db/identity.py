@@ -21,7 +21,8 @@ import time
 import msal
 import requests
 
-from .errors import AuthError, ConfigError, say, warn
+from .config import split_url
+from .errors import AuthError, ConfigError, one_line, say, tls_error, warn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,8 +65,7 @@ def sign_in_timeout(env=None) -> int:
 
 def is_microsoft_authority(authority: str) -> bool:
     """Entra in any cloud (public, US Gov, China, ...), where MSAL's instance discovery belongs."""
-    host = authority.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
-    return host in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
+    return split_url(authority)[1] in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
 
 
 def jwt_claims(token: str) -> dict:
@@ -190,12 +190,12 @@ class Identity:
             return (result or {}).get("id_token")
         raise AuthError("the identity provider %s refused to refresh the sign-in (%s: %s); try again, or run "
                         "`claude-db-token login`" % (self.config.authority, result.get("error"),
-                                                     _one_line(result.get("error_description"))))
+                                                     one_line(result.get("error_description"))))
 
     def _device_flow(self, timeout: int) -> dict:
         flow = self.app.initiate_device_flow(scopes=self.scopes)
         if "user_code" not in flow:
-            reason = _one_line(flow.get("error_description") or flow.get("error"))
+            reason = one_line(flow.get("error_description") or flow.get("error"))
             raise AuthError("the identity provider refused a device-code sign-in (%s); use --browser, or ask your "
                             "IdP admin to allow public client flows" % reason)
         # Entra sends no verification_uri_complete, and its `message` is not always there: say it ourselves.
@@ -222,8 +222,7 @@ class Identity:
     def _idp_error(self, error: Exception) -> AuthError:
         where = "the identity provider %s" % self.config.authority
         if isinstance(error, requests.exceptions.SSLError):
-            return AuthError("TLS verification failed for %s; if your network inspects TLS, point REQUESTS_CA_BUNDLE "
-                             "at your company CA bundle" % where)
+            return tls_error(where)
         if isinstance(error, requests.exceptions.Timeout):
             return AuthError("%s did not answer within %d s; check your network or VPN and retry"
                              % (where, HTTP_TIMEOUT))
@@ -231,7 +230,7 @@ class Identity:
             return AuthError("cannot reach %s; check your network or VPN, or azure_ad.authority in %s"
                              % (where, self.config.path))
         return AuthError("%s failed: %s; check azure_ad.authority and azure_ad.client_id in %s"
-                         % (where, _one_line(str(error)), self.config.path))
+                         % (where, one_line(str(error)), self.config.path))
 
 
 def _sign_in_refused(result: dict, timeout: int) -> str:
@@ -240,11 +239,6 @@ def _sign_in_refused(result: dict, timeout: int) -> str:
         return "sign-in timed out after %d s; run the command again and enter the code in time" % timeout
     if error == "access_denied":
         return "sign-in was cancelled or refused at the identity provider (%s); run the command again" % (
-            _one_line(result.get("error_description")) or error)
+            one_line(result.get("error_description")) or error)
     return "sign-in failed at the identity provider (%s: %s); check azure_ad.client_id and azure_ad.scopes" % (
-        error, _one_line(result.get("error_description")))
-
-
-def _one_line(text, limit: int = 200) -> str:
-    text = " ".join(str(text or "").split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+        error, one_line(result.get("error_description")))

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.support.pki import make_pki
+
 pytestmark = pytest.mark.slow
 
 USER = "alice@example.test"
@@ -103,6 +105,14 @@ def test_idp_down_before_the_first_sign_in(workstation_factory):
     result = workstation.run(check=1)
     [line] = result.stderr.splitlines()
     assert "cannot reach the identity provider" in line and workstation.config_path in line
+
+
+def test_an_untrusted_idp_certificate_is_a_tls_error(workstation, tmp_path):
+    other_ca = make_pki(str(tmp_path / "other-ca")).ca_pem
+    env = {name: other_ca for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")}
+    line = workstation.run(env=env, check=1).stderr.strip()
+    assert line == ("claude-db-token: TLS verification failed for the identity provider %s; if your network "
+                    "inspects TLS, point REQUESTS_CA_BUNDLE at your company CA bundle" % workstation.idp.authority)
 
 
 def test_429_then_success(workstation):

@@ -9,6 +9,7 @@ from claude_db.errors import AuthError, ConfigError
 from claude_db.exchange import ATTEMPTS, exchange, refusal_message
 from claude_db.identity import is_microsoft_authority, jwt_claims, sign_in_method, sign_in_timeout
 from tests.support.fake_databricks import Response
+from tests.support.pki import make_pki
 
 CLAIMS = {"iss": "https://idp.example/t/v2.0", "aud": "cid-1", "preferred_username": "alice@example.test"}
 NOT_A_VALID_JWT = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln"
@@ -180,3 +181,14 @@ def test_which_refresh_failures_lead_to_a_new_sign_in(offline_config, answer, ou
         assert "temporarily_unavailable: try later" in str(e.value)
     else:
         assert identity._refresh({"username": "alice"}) == outcome
+
+
+def test_an_untrusted_workspace_certificate_is_a_tls_error(tmp_path, monkeypatch, fake_databricks):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", make_pki(str(tmp_path / "other-ca")).ca_pem)  # not the test CA
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"databricks_host": fake_databricks.url, "endpoint_name": "e",
+                                "azure_ad": {"tenant_id": "t", "client_id": "c"}}))
+    with pytest.raises(AuthError) as e:
+        exchange(load_config(str(path)), NOT_A_VALID_JWT)
+    assert str(e.value).startswith("TLS verification failed for Databricks at %s" % fake_databricks.url)
+    assert calls(fake_databricks) == []  # nothing was sent over the unverified connection
