@@ -35,8 +35,10 @@ def test_molecule_scenario(tmp_path, ansible_collections_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_", "DATABRICKS_"))}
+    # Ansible expands its remote temp dir from the passwd entry, not $HOME: point both temp dirs at tmp_path.
     env.update(HOME=str(home), PATH="%s:%s" % (VENV_BIN, env.get("PATH", "")),
-               ANSIBLE_COLLECTIONS_PATH=ansible_collections_path, ANSIBLE_NOCOLOR="1", NO_COLOR="1")
+               ANSIBLE_COLLECTIONS_PATH=ansible_collections_path, ANSIBLE_NOCOLOR="1", NO_COLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"))
     proc = subprocess.run([str(VENV_BIN / "molecule"), "test", "-s", "workstation"], cwd=str(REPO / "extensions"),
                           env=env, capture_output=True, text=True, timeout=1200, check=False)
     output = proc.stdout + proc.stderr
@@ -100,6 +102,22 @@ def test_python_older_than_3_9_is_refused(ansible, sandbox):
     assert run.rc != 0
     assert "claude-db needs Python 3.9 or newer; `%s` on this machine is 3.8" % PYTHON_38 in " ".join(
         run.output.split()), run.output[-3000:]
+    assert not sandbox.exists()
+
+
+def test_python_without_venv_support_is_refused(ansible, sandbox, tmp_path):
+    """Debian/Ubuntu's python3 without the python3-venv package: no ensurepip module."""
+    blocked = tmp_path / "no-ensurepip"
+    blocked.mkdir()
+    (blocked / "ensurepip.py").write_text("raise ModuleNotFoundError(\"No module named 'ensurepip'\")\n")
+    python = tmp_path / "python3"
+    python.write_text("#!/bin/sh\nPYTHONPATH=%s exec %s \"$@\"\n" % (blocked, sys.executable))
+    python.chmod(0o755)
+    run = ansible.play(PLAY, extra_vars=role_vars(sandbox, workstation_python=str(python)))
+    assert run.rc != 0
+    output = " ".join(run.output.split())
+    assert "cannot create a venv (no venv/ensurepip module: ModuleNotFoundError: No module named 'ensurepip')" in output
+    assert "apt-get install python3-venv" in output, run.output[-3000:]
     assert not sandbox.exists()
 
 
