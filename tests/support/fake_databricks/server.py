@@ -245,6 +245,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # keep test output quiet
         pass
 
+    def handle(self):
+        try:
+            super().handle()
+        except (ssl.SSLError, ConnectionResetError):  # a client that refused our certificate, or hung up
+            self.close_connection = True
+
     def _handle(self):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
