@@ -124,7 +124,9 @@ def _run(args) -> int:
         return 0
     if args.command == "logout":
         from .store import Store
-        removed = Store(config).forget()
+        store = Store(config)
+        with store.refresh_lock():  # so that a refresh running meanwhile cannot write the secrets back
+            removed = store.forget()
         say("signed out; removed %s" % (", ".join(removed) if removed else "nothing (no cached sign-in)"))
         return 0
     if args.command == "status":
