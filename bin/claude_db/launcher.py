@@ -58,6 +58,8 @@ def main(argv=None) -> int:
         if mode not in MODES:
             raise ConfigError("CLAUDE_DB_MODE must be one of %s, got %r" % (", ".join(MODES), mode))
         command = _claude_command(config)
+        if mode == "proxy":
+            _check_proxy_libraries()
         token = _token_while_terminal_is_ours(config)
         sock = listen_on_loopback() if mode == "proxy" else None
         session_key = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode("ascii")
@@ -157,6 +159,14 @@ def _claude_command(config) -> list:
         raise ConfigError("launcher.claude_command / CLAUDE_DB_CLAUDE_COMMAND %r is not a command (%s); set it to "
                           "the Claude Code executable, e.g. claude" % (text, reason))
     return command
+
+
+def _check_proxy_libraries() -> None:
+    """Fail before Claude Code starts, not after: the proxy's imports happen only once it runs."""
+    from importlib.util import find_spec
+    if find_spec("httptools") is None:
+        raise ConfigError("the claude-db proxy needs the Python package httptools: pip install -r "
+                          "bin/requirements.txt (or set launcher.mode to helper)")
 
 
 def _token_while_terminal_is_ours(config):

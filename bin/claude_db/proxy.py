@@ -17,22 +17,15 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from typing import Callable, Optional
+from urllib.parse import urlsplit
 
-import aiohttp
-from aiohttp import web
-from aiohttp.web_server import Server
-from multidict import CIMultiDict
+from .connections import HOP_BY_HOP, ClientConnection, Request, UpstreamError, UpstreamPool, UpstreamTimeout
 
-# Headers that describe one hop, not the message (RFC 9110 7.6.1), plus the ones we set ourselves.
-_HOP_BY_HOP = frozenset((
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
-    "trailer", "transfer-encoding", "upgrade", "host", "content-length",
-))
 # Claude Code's credential headers: the session key must never reach the workspace.
-_CLIENT_CREDENTIALS = frozenset(("authorization", "x-api-key"))
-_FORWARDED_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
-_MAX_BODY = 64 * 1024 * 1024  # twice the Anthropic API's own request limit
+_CLIENT_CREDENTIALS = (b"authorization", b"x-api-key")
+_FORWARDED_PATHS = (b"/v1/messages", b"/v1/messages/count_tokens")
 # A token with less life than this is refreshed before use (Databricks refuses the last 30 s).
 REFRESH_AHEAD = 45.0
 _UPSTREAM_LOST_EVENT = (
@@ -98,115 +91,131 @@ class AuthProxy:
     def __init__(self, upstream: str, base_path: str, session_key: str, tokens: TokenKeeper,
                  ssl_context: Optional[ssl.SSLContext] = None, connect_timeout: float = 30.0,
                  read_timeout: float = 600.0):
-        self._upstream = upstream.rstrip("/")
-        self._base = "/" + base_path.strip("/")
-        self._forwarded = frozenset(self._base + p for p in _FORWARDED_PATHS)
-        self._preconnect = frozenset((self._base, self._base + "/"))
-        self._expected = ("Bearer " + session_key).encode()
+        url = urlsplit(upstream)
+        self._host = url.hostname
+        self._port = url.port or (443 if url.scheme == "https" else 80)
+        self._host_header = url.netloc.encode()
+        if url.scheme == "https":
+            self._ssl = ssl_context if ssl_context is not None else client_ssl_context()
+        else:
+            self._ssl = None
+        base = ("/" + base_path.strip("/")).encode()
+        self._base = base
+        self._forwarded = frozenset(base + p for p in _FORWARDED_PATHS)
+        self._preconnect = frozenset((base, base + b"/"))
+        self._expected = b"Bearer " + session_key.encode()
         self._tokens = tokens
-        self._ssl = ssl_context if ssl_context is not None else client_ssl_context()
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
-        self._session = None  # type: Optional[aiohttp.ClientSession]
+        self._timeouts = (connect_timeout, read_timeout)
+        self._pool = None  # type: Optional[UpstreamPool]
 
-    async def start(self) -> None:
-        # Upstream connections are kept and reused; bodies pass through compressed or not, as they come.
-        connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl, keepalive_timeout=60)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            trust_env=any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy")))
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._pool = UpstreamPool(loop, self._host, self._port, self._ssl, *self._timeouts)
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+    def close(self) -> None:
+        self._pool.close()
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        path = request.rel_url.raw_path
+    async def handle(self, client: ClientConnection, request: Request) -> None:
+        method, path = request.method, request.path
         if path not in self._forwarded:
-            if request.method == "HEAD" and path in self._preconnect:
-                return web.Response()  # Claude Code's connection warm-up; nothing to forward
-            return _error(404, "not_found_error", "claude-db proxy forwards only POST %s/v1/messages and %s/v1/"
-                                                  "messages/count_tokens, not %s" % (self._base, self._base, path))
-        if request.method != "POST":
-            return _error(405, "invalid_request_error", "claude-db proxy: %s needs POST" % path)
-        if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), self._expected):
-            return _error(401, "authentication_error", "claude-db proxy: missing or wrong session key")
-        body = await _read_body(request)
-        if body is None:
-            return _error(413, "request_too_large", "claude-db proxy: request body over %d bytes" % _MAX_BODY)
-        url = self._upstream + request.rel_url.raw_path_qs
-        headers = CIMultiDict((k, v) for k, v in request.headers.items()
-                              if k.lower() not in _HOP_BY_HOP and k.lower() not in _CLIENT_CREDENTIALS)
+            if method == b"HEAD" and path in self._preconnect:
+                client.respond(200, b"OK", b"", head=True)  # Claude Code's connection warm-up; nothing to forward
+                return
+            _error(client, 404, "not_found_error", "claude-db proxy forwards only POST %s/v1/messages and %s/v1/"
+                   "messages/count_tokens, not %s" % (self._base.decode(), self._base.decode(),
+                                                       path.decode("latin-1")), head=method == b"HEAD")
+            return
+        if method != b"POST":
+            _error(client, 405, "invalid_request_error", "claude-db proxy: %s needs POST" % path.decode(),
+                   head=method == b"HEAD")
+            return
+        if not hmac.compare_digest(request.header(b"authorization"), self._expected):
+            _error(client, 401, "authentication_error", "claude-db proxy: missing or wrong session key")
+            return
+        head = self._request_head(request)
         try:
             token = await self._tokens.current()
-            upstream = await self._send(url, headers, body, token)
-            if upstream.status in (401, 403):
-                upstream.release()
+            connection, response = await self._exchange(head, request.body, token)
+            if response.status in (401, 403):
+                await self._finish_quietly(connection)
                 token = await self._tokens.replace(token)
-                upstream = await self._send(url, headers, body, token)
+                connection, response = await self._exchange(head, request.body, token)
         except ProxyAuthError as e:
-            return _error(401, "authentication_error", "claude-db: no Databricks token: %s" % e)
-        except asyncio.TimeoutError:
-            return _error(504, "api_error", "claude-db proxy: the Databricks endpoint did not answer in time")
-        except aiohttp.ClientError as e:
-            return _error(502, "api_error", "claude-db proxy: cannot reach the Databricks endpoint (%s)"
-                          % (type(e).__name__,))
-        return await self._relay(request, upstream)
+            _error(client, 401, "authentication_error", "claude-db: no Databricks token: %s" % e)
+            return
+        except UpstreamTimeout:
+            _error(client, 504, "api_error", "claude-db proxy: the Databricks endpoint did not answer in time")
+            return
+        except UpstreamError as e:
+            _error(client, 502, "api_error", "claude-db proxy: cannot reach the Databricks endpoint: %s" % e)
+            return
+        await self._relay(client, connection, response)
 
-    async def _send(self, url: str, headers: CIMultiDict, body: bytes, token: str) -> aiohttp.ClientResponse:
-        headers["Authorization"] = "Bearer " + token
-        return await self._session.request("POST", url, data=body, headers=headers, allow_redirects=False)
+    def _request_head(self, request: Request) -> bytes:
+        """The request line and headers for the workspace, up to where the Authorization header goes."""
+        lines = [b"POST %s HTTP/1.1\r\nHost: %s\r\n" % (request.target, self._host_header)]
+        lines.extend(b"%s: %s\r\n" % (k, v) for k, v in request.headers
+                     if k.lower() not in HOP_BY_HOP and k.lower() not in _CLIENT_CREDENTIALS)
+        lines.append(b"Content-Length: %d\r\n" % len(request.body))
+        return b"".join(lines)
 
-    async def _relay(self, request: web.BaseRequest, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-        """Stream the upstream answer through chunk by chunk, as it arrives."""
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for k, v in upstream.headers.items():
-            if k.lower() not in _HOP_BY_HOP:
-                response.headers.add(k, v)
-        if upstream.content_length is not None:
-            response.content_length = upstream.content_length
-        else:
-            response.enable_chunked_encoding()
-        is_sse = upstream.content_type == "text/event-stream"
+    async def _exchange(self, head: bytes, body: bytes, token: str):
+        """Send the request with `token`; (connection, response headers). A kept-alive connection the
+        workspace closed while idle gets nothing back: then the request goes once more on a new one."""
+        head += b"Authorization: Bearer %s\r\n\r\n" % token.encode()
+        for attempt in (1, 2):
+            connection = await self._pool.acquire()
+            try:
+                return connection, await connection.send(head, body)
+            except UpstreamTimeout:
+                self._pool.discard(connection)
+                raise
+            except UpstreamError:
+                self._pool.discard(connection)
+                if attempt == 2 or not connection.reused or connection.answered:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _finish_quietly(self, connection) -> None:
+        """Read a refused answer to its end so the connection can be reused."""
+        connection.stream_to(lambda piece: None)
         try:
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, asyncio.TimeoutError):
+            self._pool.release(connection, await connection.done)
+        except UpstreamError:
+            self._pool.discard(connection)
+
+    async def _relay(self, client: ClientConnection, connection, response) -> None:
+        """Stream the answer to Claude Code piece by piece, as it arrives; never buffered, never re-encoded."""
+        chunked = response.content_length is None
+        headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
+        client.start_response(response.status, response.reason, headers, response.content_length)
+        client.on_writable = lambda writable: connection.pause(not writable)
+        connection.stream_to(client.write_chunk if chunked else client.write_raw, client.flush)
+        try:
+            keep_alive = await connection.done
+        except UpstreamError:
             # The workspace went away mid-answer. An SSE client gets an error event and a proper end;
             # anything else is cut, because a clean end would pass a truncated body off as whole.
-            upstream.close()
-            if not is_sse:
-                if request.transport is not None:
-                    request.transport.abort()
-                return response
-            await response.write(_UPSTREAM_LOST_EVENT)
-        except ConnectionError:  # Claude Code hung up (e.g. Esc); stop reading the workspace too
-            upstream.close()
-            return response
-        upstream.release()
-        await response.write_eof()
-        return response
+            self._pool.discard(connection)
+            if response.is_sse and chunked:
+                client.write_chunk(_UPSTREAM_LOST_EVENT)
+                client.end_chunks()
+            else:
+                client.abort()
+            return
+        except asyncio.CancelledError:  # Claude Code hung up (e.g. Esc): stop reading the workspace too
+            self._pool.discard(connection)
+            raise
+        finally:
+            client.on_writable = None
+        self._pool.release(connection, keep_alive)
+        if chunked:
+            client.end_chunks()
 
 
-async def _read_body(request: web.BaseRequest) -> Optional[bytes]:
-    """The request body as raw bytes (never decoded), or None when it is over the size cap."""
-    chunks = []
-    size = 0
-    while True:
-        chunk = await request.content.readany()
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > _MAX_BODY:
-            return None
-        chunks.append(chunk)
-
-
-def _error(status: int, kind: str, message: str) -> web.Response:
+def _error(client: ClientConnection, status: int, kind: str, message: str, head: bool = False) -> None:
     """An error in the Anthropic API's shape, so Claude Code shows the message as it is."""
-    body = json.dumps({"type": "error", "error": {"type": kind, "message": message}})
-    return web.Response(status=status, text=body, content_type="application/json")
+    body = json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
+    client.respond(status, b"Error", body, head=head)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -257,16 +266,23 @@ class ProxyThread(threading.Thread):
         if self._first_token is not None:
             tokens.seed(self._first_token)
         proxy = AuthProxy(*self._args, tokens=tokens, **self._options)
-        await proxy.start()
-        server = Server(proxy.handle, access_log=None, auto_decompress=False)
+        proxy.start(self._loop)
+        clients = weakref.WeakSet()  # open connections, closed at stop
+
+        def accept() -> ClientConnection:
+            client = ClientConnection(proxy.handle)
+            clients.add(client)
+            return client
+
         self._sock.setblocking(False)
-        listener = await self._loop.create_server(server, sock=self._sock)
+        server = await self._loop.create_server(accept, sock=self._sock)
         self._done = self._loop.create_future()
         self.ready.set()
         try:
             await self._done
         except asyncio.CancelledError:
             pass
-        listener.close()
-        await server.shutdown(1.0)
-        await proxy.close()
+        server.close()
+        for client in clients:
+            client.abort()
+        proxy.close()
