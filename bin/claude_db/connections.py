@@ -356,9 +356,9 @@ class UpstreamPool:
                 connection.reused = True
                 return connection
         try:
-            _, connection = await asyncio.wait_for(self.loop.create_connection(
+            connection = (await asyncio.wait_for(self.loop.create_connection(
                 lambda: UpstreamConnection(self), self.host, self.port, ssl=self.ssl,
-                server_hostname=self.host if self.ssl else None), self.connect_timeout)
+                server_hostname=self.host if self.ssl else None), self.connect_timeout))[1]
         except asyncio.TimeoutError:
             raise UpstreamTimeout("no connection to the workspace within %g s" % self.connect_timeout) from None
         except (OSError, ssl.SSLError) as e:
@@ -386,4 +386,3 @@ class UpstreamPool:
     def close(self) -> None:
         for connection in list(self._all):
             self.discard(connection)
-

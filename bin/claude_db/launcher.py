@@ -203,7 +203,7 @@ def _run(argv: list, env: dict, config, sock, session_key: str, token) -> int:
     if sock is not None:
         server = _start_proxy(config, sock, session_key, token, read_timeout)
     try:
-        _, status = os.waitpid(child.pid, 0)  # retried after each forwarded signal (PEP 475)
+        status = os.waitpid(child.pid, 0)[1]  # retried after each forwarded signal (PEP 475)
         child.pid = None
     finally:
         if server is not None:
@@ -246,4 +246,3 @@ class _Child:
         for signum in self._pending:
             self.forward(signum, None)
         self._pending = []
-

@@ -120,9 +120,9 @@ class AuthProxy:
             if method == b"HEAD" and path in self._preconnect:
                 client.respond(200, b"OK", b"", head=True)  # Claude Code's connection warm-up; nothing to forward
                 return
+            base = self._base.decode()
             _error(client, 404, "not_found_error", "claude-db proxy forwards only POST %s/v1/messages and %s/v1/"
-                   "messages/count_tokens, not %s" % (self._base.decode(), self._base.decode(),
-                                                       path.decode("latin-1")), head=method == b"HEAD")
+                   "messages/count_tokens, not %s" % (base, base, path.decode("latin-1")), head=method == b"HEAD")
             return
         if method != b"POST":
             _error(client, 405, "invalid_request_error", "claude-db proxy: %s needs POST" % path.decode(),
@@ -166,7 +166,7 @@ class AuthProxy:
             connection = await self._pool.acquire()
             try:
                 return connection, await connection.send(head, body)
-            except UpstreamTimeout:
+            except (UpstreamTimeout, asyncio.CancelledError):  # cancelled: Claude Code hung up
                 self._pool.discard(connection)
                 raise
             except UpstreamError:
@@ -180,8 +180,11 @@ class AuthProxy:
         connection.stream_to(lambda piece: None)
         try:
             self._pool.release(connection, await connection.done)
-        except UpstreamError:
+        except UpstreamError:  # the replay takes another connection
             self._pool.discard(connection)
+        except asyncio.CancelledError:
+            self._pool.discard(connection)
+            raise
 
     async def _relay(self, client: ClientConnection, connection, response) -> None:
         """Stream the answer to Claude Code piece by piece, as it arrives; never buffered, never re-encoded."""

@@ -45,7 +45,7 @@ async def messages(request):
     await request.read()
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
-    for _ in range(100):
+    for _i in range(100):
         await resp.write(EVENT)
         await asyncio.sleep(0)
     await resp.write_eof()
@@ -145,14 +145,14 @@ async def measure(targets, concurrency, total, rounds, body):
     cpu = {name: 0.0 for name in targets}
     per_round = max(concurrency, total // rounds)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        for name, (url, _) in targets.items():  # warm connections on every hop
-            await asyncio.gather(*(one_stream(session, url, body) for _ in range(concurrency)))
-        for _ in range(rounds):
+        for url, _pid in targets.values():  # warm connections on every hop
+            await asyncio.gather(*(one_stream(session, url, body) for _i in range(concurrency)))
+        for _i in range(rounds):
             for name, (url, pid) in targets.items():
                 before = cpu_seconds(pid) if pid else 0.0
                 done = 0
                 while done < per_round:
-                    batch = await asyncio.gather(*(one_stream(session, url, body) for _ in range(concurrency)))
+                    batch = await asyncio.gather(*(one_stream(session, url, body) for _i in range(concurrency)))
                     for ttfb, whole in batch:
                         results[name][0].append(ttfb)
                         results[name][1].append(whole)
@@ -178,8 +178,8 @@ def report_streams(results, cpu, concurrency):
         added = [1000 * (pct(v, p) - pct(d, p)) for v, d in ((ttfb, direct_ttfb), (total, direct_total))
                  for p in (50, 99)]
         per_req = "%.3f" % (1000 * cpu[name] / len(ttfb)) if name != "direct" else "-"
-        print("  %-8s %9.3f %9.3f %9.3f %9.3f | %10.3f %10.3f %10.3f %10.3f | %s" % ((name,) + tuple(ms) + tuple(added)
-                                                                                   + (per_req,)))
+        row = (name,) + tuple(ms) + tuple(added) + (per_req,)
+        print("  %-8s %9.3f %9.3f %9.3f %9.3f | %10.3f %10.3f %10.3f %10.3f | %s" % row)
 
 
 def bench_startup(tmp, n):
@@ -208,11 +208,11 @@ def bench_startup(tmp, n):
 
     python = sys.executable
     launcher = [python, os.path.join(BIN, "claude-db"), "-p", "hi"]
-    for _ in range(3):  # warm the page cache
+    for _i in range(3):  # warm the page cache
         spawn_delay(launcher, env)
-    recorder_alone = statistics.median(spawn_delay([recorder], env) for _ in range(n))
-    via_launcher = statistics.median(spawn_delay(launcher, env) for _ in range(n))
-    bare_python = statistics.median(wall([python, "-c", "pass"]) for _ in range(n))
+    recorder_alone = statistics.median(spawn_delay([recorder], env) for _i in range(n))
+    via_launcher = statistics.median(spawn_delay(launcher, env) for _i in range(n))
+    bare_python = statistics.median(wall([python, "-c", "pass"]) for _i in range(n))
     print("\nclaude-db start-up, median of %d (%s)" % (n, python))
     print("  exec claude-db -> claude spawned:      %7.1f ms" % (1000 * (via_launcher - recorder_alone)))
     print("  python3 -c pass (whole run):           %7.1f ms" % (1000 * bare_python))
@@ -220,15 +220,15 @@ def bench_startup(tmp, n):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per target and concurrency")
     parser.add_argument("--rounds", type=int, default=20, help="how often the targets take turns")
     parser.add_argument("--startup-runs", type=int, default=20, help="0 skips the start-up measurement")
     opts = parser.parse_args()
     body = json.dumps({"model": "databricks-claude-sonnet-4-5", "stream": True,
                        "messages": [{"role": "user", "content": "x" * (80 * 1024 - 120)}]}).encode()
-    print("request body %d bytes; 100 SSE events of %d bytes; python %s" % (len(body), len(EVENT),
-                                                                              sys.version.split()[0]))
+    print("request body %d bytes; 100 SSE events of %d bytes; python %s"
+          % (len(body), len(EVENT), sys.version.split()[0]))
     procs = []
     tmp = tempfile.mkdtemp(prefix="bench-proxy-")
     try:
@@ -247,7 +247,7 @@ def main():
                 f.write(NGINX.format(d=tmp, up=up_port, port=port, base=BASE))
             ngx = subprocess.Popen([nginx, "-c", conf, "-p", tmp])
             procs.append(ngx)
-            for _ in range(100):
+            for _i in range(100):
                 try:
                     socket.create_connection(("127.0.0.1", port), 0.1).close()
                     break

@@ -60,7 +60,7 @@ def test_ctrl_c_at_the_terminal_ends_claude_code_and_claude_db(claude_db):
     _slow_answer(claude_db)
     proc, master, output = _in_a_terminal(claude_db, "-p", "count slowly")
     try:
-        wait_for(lambda: claude_db.fake.anthropic.requests(), timeout=60)  # the answer is streaming
+        wait_for(claude_db.fake.anthropic.requests, timeout=60)  # the answer is streaming
         [claude] = children(proc.pid)
         port = _proxy_port(claude)
         os.write(master, b"\x03")  # Ctrl-C: the kernel sends SIGINT to the terminal's foreground job
@@ -88,7 +88,7 @@ def test_a_signal_sent_to_claude_db_alone_reaches_claude_code(claude_db, signum)
     proc = claude_db.popen("-p", "count slowly", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: claude_db.fake.anthropic.requests(), timeout=60)
+        wait_for(claude_db.fake.anthropic.requests, timeout=60)
         [claude] = children(proc.pid)
         port = _proxy_port(claude)
         proc.send_signal(signum)  # to claude-db only, as `kill` or a supervisor would

@@ -188,10 +188,9 @@ class ClaudeDb:
     def command(self, *args) -> List[str]:
         return [HELPER_PYTHON, CLAUDE_DB, *args]
 
-    def run(self, *args, timeout: float = 120, env: Optional[dict] = None, input: Optional[str] = None):
-        return subprocess.run(self.command(*args), env=dict(self.env, **(env or {})), capture_output=True,
-                              text=True, timeout=timeout, input=input, stdin=None if input else subprocess.DEVNULL,
-                              cwd=self.workstation.home)
+    def run(self, *args, timeout: float = 120, env: Optional[dict] = None):
+        return subprocess.run(self.command(*args), env=dict(self.env, **(env or {})), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=self.workstation.home)
 
     def popen(self, *args, env: Optional[dict] = None, **kwargs) -> subprocess.Popen:
         return subprocess.Popen(self.command(*args), env=dict(self.env, **(env or {})), text=True,

@@ -35,7 +35,7 @@ def home(tmp_path):
 
     def run(*args, **extra):
         result = subprocess.run([sys.executable, CLAUDE_DB, *args], env=dict(env, **extra), capture_output=True,
-                                text=True, timeout=60)
+                                text=True, timeout=60, check=False)
         record = None
         if os.path.exists(env["RECORD"]):
             with open(env["RECORD"]) as f:
@@ -113,9 +113,9 @@ def test_the_ai_gateway_route_and_model_slots_come_from_the_config(home):
 
 
 def test_claude_codes_exit_code_and_a_missing_claude_code(home):
-    result, _ = home("-p", "hi", RECORDER_EXIT="42")
+    result = home("-p", "hi", RECORDER_EXIT="42")[0]
     assert result.returncode == 42
-    result, _ = home("-p", "hi", CLAUDE_DB_CLAUDE_COMMAND="/nonexistent/claude")
+    result = home("-p", "hi", CLAUDE_DB_CLAUDE_COMMAND="/nonexistent/claude")[0]
     assert result.returncode == 2
     assert result.stderr.startswith("claude-db: cannot run Claude Code (/nonexistent/claude)")
     assert len(result.stderr.splitlines()) == 1
@@ -135,7 +135,7 @@ def test_bad_knobs_end_with_one_line_and_exit_2(home, extra, message):
 
 def test_our_own_help_needs_no_config(tmp_path):
     result = subprocess.run([sys.executable, CLAUDE_DB, "--claude-db-help"], capture_output=True, text=True,
-                            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)}, timeout=30)
+                            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)}, timeout=30, check=False)
     assert result.returncode == 0
     for knob in ("CLAUDE_DB_CONFIG", "CLAUDE_DB_MODE", "CLAUDE_DB_CLAUDE_COMMAND", "CLAUDE_DB_UPSTREAM_TIMEOUT"):
         assert knob in result.stdout

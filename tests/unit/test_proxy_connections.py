@@ -79,7 +79,7 @@ class _FlakyUpstream:
     def _serve(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn = self.sock.accept()[0]
             except OSError:
                 return
             answers = self.script.pop(0) if self.script else 1
@@ -112,7 +112,7 @@ def test_a_kept_alive_connection_the_workspace_dropped_is_retried_on_a_new_one(a
     upstream = _FlakyUpstream([1, 1])  # connection 1 answers once, then drops the next request
     proxy = auth_proxy(upstream=upstream.url)
     try:
-        for _ in range(2):
+        for _i in range(2):
             resp = proxy.request(body=message_body())
             assert (resp.status, resp.read()) == (200, b"{}")
         assert upstream.requests == 3
