@@ -1,6 +1,7 @@
 """The workstation role: the molecule scenario end to end, and the refusals that must come before any write.
 
-`molecule test -s workstation` installs the real package into a real venv (pip), runs the role twice
+`molecule test -s workstation` installs the real package into a real venv (pip) and the pinned Claude Code
+(npm), writes the managed settings into the sandbox, runs the role twice
 (the second run must change nothing) and runs the installed tools (extensions/molecule/workstation/
 verify.yml), all inside molecule's ephemeral dir under a tmp HOME. The faster tests run the role with
 ansible-playbook on a fresh sandbox and assert that bad variables, an old Python, a root install and
@@ -38,7 +39,8 @@ def test_molecule_scenario(tmp_path, ansible_collections_path):
     # Ansible expands its remote temp dir from the passwd entry, not $HOME: point both temp dirs at tmp_path.
     env.update(HOME=str(home), PATH="%s:%s" % (VENV_BIN, env.get("PATH", "")),
                ANSIBLE_COLLECTIONS_PATH=ansible_collections_path, ANSIBLE_NOCOLOR="1", NO_COLOR="1",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"))
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"),
+               MOLECULE_WORKSTATION_CLAUDE_CODE="1")  # the optional Claude Code install too (npm registry)
     proc = subprocess.run([str(VENV_BIN / "molecule"), "test", "-s", "workstation"], cwd=str(REPO / "extensions"),
                           env=env, capture_output=True, text=True, timeout=1200, check=False)
     output = proc.stdout + proc.stderr
