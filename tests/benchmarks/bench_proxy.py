@@ -184,8 +184,8 @@ def report_streams(results, cpu, concurrency):
 
 def bench_startup(tmp, n):
     """exec -> Claude Code spawned with a cached token, beside `python3 -c pass`."""
-    sys.path.insert(0, os.path.join(REPO, "tests", "support"))
-    from launcher_fixtures import cached_token_home  # the same setup the integration tests use
+    sys.path.insert(0, REPO)
+    from tests.support.launcher_fixtures import cached_token_home  # the same setup the tests use
 
     env = cached_token_home(os.path.join(tmp, "startup"))
     stamp = os.path.join(tmp, "spawned")
