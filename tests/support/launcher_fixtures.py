@@ -74,7 +74,7 @@ def message_body(stream: bool = True, model: str = "databricks-claude-sonnet-4-5
 
 @pytest.fixture
 def auth_proxy(fake_databricks, pki):
-    """start(fetch=None, first=None, upstream=None, **options) -> RunningProxy in front of the fake workspace.
+    """start(fetch=None, first=None, upstream=None, base_path=BASE_PATH, **options) -> RunningProxy.
 
     `fetch(rejected)` defaults to minting a 1-hour token for alice at the fake; `first` seeds the
     proxy as the launcher does. Every proxy started is stopped at teardown.
@@ -85,7 +85,7 @@ def auth_proxy(fake_databricks, pki):
     threads = []
 
     def start(fetch: Optional[Callable] = None, first=None, upstream: Optional[str] = None,
-              **options) -> RunningProxy:
+              base_path: str = BASE_PATH, **options) -> RunningProxy:
         fetches = []
 
         def default_fetch(rejected):
@@ -99,7 +99,7 @@ def auth_proxy(fake_databricks, pki):
         key = secrets.token_urlsafe(32)
         ssl_context = client_ssl_context()
         ssl_context.load_verify_locations(pki.ca_pem)
-        thread = ProxyThread(sock, upstream or fake_databricks.url, BASE_PATH, key, recording_fetch, first,
+        thread = ProxyThread(sock, upstream or fake_databricks.url, base_path, key, recording_fetch, first,
                              ssl_context=ssl_context, **options)
         thread.start()
         thread.ready.wait(10)

@@ -40,6 +40,16 @@ def test_forwards_count_tokens_and_passes_upstream_errors_through(auth_proxy, fa
     assert json.loads(resp.read())["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
+def test_the_ai_gateway_route_forwards_its_own_paths_only(auth_proxy, fake_databricks):
+    proxy = auth_proxy(base_path="/ai-gateway/anthropic")
+    resp = proxy.request(path="/ai-gateway/anthropic/v1/messages?beta=true", body=message_body())
+    assert resp.status == 200 and read_events(resp)[-1]["type"] == "message_stop"
+    resp = proxy.request(path=BASE_PATH + "/v1/messages", body=message_body())
+    resp.read()
+    assert resp.status == 404
+    assert [r.path for r in fake_databricks.calls()] == ["/ai-gateway/anthropic/v1/messages"]
+
+
 def test_answers_the_preconnect_itself(auth_proxy, fake_databricks):
     proxy = auth_proxy()
     for path in (BASE_PATH, BASE_PATH + "/"):
