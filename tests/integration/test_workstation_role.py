@@ -80,7 +80,8 @@ def test_check_mode_on_a_fresh_machine_writes_nothing(ansible, sandbox):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"workstation_azure_ad": {"tenant_id": "t-1"}}, "missing required arguments: client_id found in workstation_azure_ad"),
+    ({"workstation_azure_ad": {"tenant_id": "t-1"}},
+     "missing required arguments: client_id found in workstation_azure_ad"),
     ({"workstation_route": "anthropic"}, "workstation_route must be one of: serving-endpoints, ai-gateway"),
     ({"workstation_launcher": {"mode": "proxyy"}}, "mode must be one of: proxy, helper, env"),
     ({"workstation_databricks_host": "http://adb-123.4.azuredatabricks.net"},
