@@ -47,7 +47,7 @@ def test_pipelined_requests_are_answered_in_order(auth_proxy, fake_databricks):
 
 def test_a_slow_reader_holds_the_workspace_back_instead_of_filling_the_proxys_memory(auth_proxy, fake_databricks):
     """Claude Code's socket fills up: the proxy stops reading the workspace until it drains."""
-    words = " ".join("%06d" % i + "x" * 600 for i in range(20000))  # ~12 MB of SSE, more than socket buffers
+    words = " ".join("%06d" % i + "x" * 600 for i in range(60000))  # ~36 MB of SSE, over 2x what socket buffers hold
     fake_databricks.anthropic.script(messages.text(words))
     proxy = auth_proxy()
     sock = socket.create_connection(("127.0.0.1", proxy.port))
@@ -55,11 +55,12 @@ def test_a_slow_reader_holds_the_workspace_back_instead_of_filling_the_proxys_me
     sock.sendall(_raw_request(proxy, json.dumps(message_body()).encode()))
     time.sleep(2)  # not reading: the workspace must still be stuck mid-answer
     assert fake_databricks.anthropic.streams_finished == []
-    data = b""
+    pieces, tail = [], b""
     sock.settimeout(30)
-    while not data.endswith(b"0\r\n\r\n"):
-        data += sock.recv(1 << 20)
-    assert data.count(b"content_block_delta") == 2 * 20000  # event name + type, for every word
+    while not tail.endswith(b"0\r\n\r\n"):
+        pieces.append(sock.recv(1 << 20))
+        tail = (tail + pieces[-1])[-16:]
+    assert b"".join(pieces).count(b"content_block_delta") == 2 * 60000  # event name + type, for every word
     assert len(fake_databricks.anthropic.streams_finished) == 1
 
 
