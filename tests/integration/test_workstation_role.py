@@ -73,7 +73,9 @@ def role_vars(sandbox, **overrides):
 
 
 def test_check_mode_on_a_fresh_machine_writes_nothing(ansible, sandbox):
-    run = ansible.play(PLAY, extra_vars=role_vars(sandbox, workstation_claude_code_install=True), check=True)
+    """Through the collection's playbook, as a platform team runs it."""
+    extra = role_vars(sandbox, workstation_hosts="localhost", workstation_claude_code_install=True)
+    run = ansible.play("databricks_claude.gateway.workstation", extra_vars=extra, check=True)
     run.assert_ok()
     assert run.changed > 0  # it does predict the install
     assert not sandbox.exists()
