@@ -58,6 +58,7 @@ def main(argv=None) -> int:
         if mode not in MODES:
             raise ConfigError("CLAUDE_DB_MODE must be one of %s, got %r" % (", ".join(MODES), mode))
         command = _claude_command(config)
+        read_timeout = _upstream_timeout()
         if mode == "proxy":
             _check_proxy_libraries()
         token = _token_while_terminal_is_ours(config)
@@ -66,7 +67,8 @@ def main(argv=None) -> int:
         settings = claude_settings(config, mode, sock.getsockname()[1] if sock else 0, session_key, token)
         settings_path = _write_private_settings(settings)
         env = child_environment(os.environ, settings["env"])
-        return _run(command + ["--settings", settings_path] + args, env, config, sock, session_key, token)
+        argv = command + ["--settings", settings_path] + args
+        return _run(argv, env, config, sock, session_key, token, read_timeout)
     except ClaudeDbError as e:
         sys.stderr.write("claude-db: %s\n" % e)
         return e.exit_code
@@ -186,9 +188,8 @@ def _upstream_timeout() -> float:
     return value
 
 
-def _run(argv: list, env: dict, config, sock, session_key: str, token) -> int:
+def _run(argv: list, env: dict, config, sock, session_key: str, token, read_timeout: float) -> int:
     """Spawn Claude Code, serve the proxy beside it, forward signals; Claude Code's exit code."""
-    read_timeout = _upstream_timeout()
     child = _Child()
     for sig in _SIGNALS:
         signal.signal(sig, child.forward)
