@@ -2,9 +2,12 @@
 
 `auth_proxy` runs bin/claude_db/proxy.py on a loopback port in front of the
 fake Databricks (HTTPS, test CA), with a token source the test controls.
-`claude_workspace` prepares everything `bin/claude-db` needs to run for real:
-the local IdP, a config pointing at both, a scratch HOME, and the pinned Claude
-Code from tests/support/claude-code (installed by `npm ci` there).
+`claude_db` prepares everything `bin/claude-db` needs to run for real: the
+credential helper's `workstation` (local IdP, a config pointing at it and at the
+fake, a scratch HOME) and the pinned Claude Code from tests/support/claude-code
+(installed by `npm ci` there; missing -> skip, or fail when $CI is set).
+`cached_token_home` is a workstation with a cached token and no IdP (start-up
+measurements, launcher unit tests).
 """
 
 import http.client
