@@ -3,7 +3,8 @@
 `molecule test -s workstation` installs the real package into a real venv (pip) and the pinned Claude Code
 (npm), writes the managed settings into the sandbox, runs the role twice
 (the second run must change nothing) and runs the installed tools (extensions/molecule/workstation/
-verify.yml), all inside molecule's ephemeral dir under a tmp HOME. The faster tests run the role with
+verify.yml: --help, --check, a config the package rejects never replaces the installed one, pip runs
+only when the requirements changed), all inside molecule's ephemeral dir under a tmp HOME. The faster tests run the role with
 ansible-playbook on a fresh sandbox and assert that bad variables, an old Python, a root install and
 check mode leave that sandbox untouched.
 """
