@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import ssl
+import sys
 import threading
 import time
 import weakref
@@ -255,8 +256,14 @@ class ProxyThread(threading.Thread):
 
     def run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve())
-        self._loop.close()
+        try:
+            self._loop.run_until_complete(self._serve())
+        except Exception as e:  # a bug: say so once, and refuse connections rather than leave them hanging
+            sys.stderr.write("claude-db: the proxy stopped (%s: %s)\n" % (type(e).__name__, e))
+            self._sock.close()
+        finally:
+            self.ready.set()
+            self._loop.close()
 
     def stop(self, timeout: float = 5.0) -> None:
         self.ready.wait(timeout)

@@ -99,6 +99,7 @@ def auth_proxy(fake_databricks, pki):
             return (fetch or default_fetch)(rejected)
 
         sock = listen_on_loopback()
+        port = sock.getsockname()[1]
         key = secrets.token_urlsafe(32)
         ssl_context = client_ssl_context()
         ssl_context.load_verify_locations(pki.ca_pem)
@@ -107,7 +108,7 @@ def auth_proxy(fake_databricks, pki):
         thread.start()
         thread.ready.wait(10)
         threads.append(thread)
-        return RunningProxy(sock.getsockname()[1], key, fetches)
+        return RunningProxy(port, key, fetches)
 
     yield start
     for thread in threads:

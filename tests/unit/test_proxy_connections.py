@@ -5,6 +5,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from tests.support.fake_databricks import messages
 from tests.support.launcher_fixtures import BASE_PATH, message_body, read_events
 
@@ -139,3 +141,10 @@ def test_sse_through_the_proxy_is_byte_for_byte_what_the_workspace_sent(auth_pro
     partial = "".join(e["delta"]["partial_json"] for e in events if e["type"] == "content_block_delta")
     assert json.loads(partial) == {"command": "echo 'é' && env"}
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_a_proxy_that_cannot_start_refuses_connections_instead_of_leaving_them_hanging(auth_proxy, capfd):
+    proxy = auth_proxy(upstream="http://[::1")  # not a URL: the proxy fails while starting
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", proxy.port), 5)
+    assert "claude-db: the proxy stopped (ValueError" in capfd.readouterr().err
