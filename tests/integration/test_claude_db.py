@@ -46,7 +46,7 @@ def test_a_prompt_after_the_token_expired_still_succeeds(claude_db):
 def test_with_mode_helper_the_prompt_after_expiry_fails_with_403(claude_db):
     """Documented limitation of launcher.mode=helper: Claude Code sends its cached (now dead) token
     first and neither retries a 403 nor re-runs its apiKeyHelper (facts/claude-code.md §4)."""
-    claude_db.fake.exchange_ttl = 36
+    claude_db.fake.exchange_ttl = 45  # good for 15 s: Claude Code's first turn must get in before that
     session = claude_db.session(env={"CLAUDE_DB_MODE": "helper"})
     first = session.turn("one")
     assert first["is_error"] is False, first
