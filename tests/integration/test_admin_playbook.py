@@ -105,8 +105,13 @@ def test_drift_behind_ansibles_back_is_repaired(admin):
         record["ai_gateway"]["rate_limits"][0]["calls"] = 100000
         del record["tags"]["team"]
 
+    fake.reset_log()
     repaired = admin.run().assert_ok()
     assert admin.changed_tasks(repaired) == [TASKS[0], TASKS[1], TASKS[3]]
+    (policy_patch,) = fake.writes("/federationPolicies/")
+    assert (policy_patch.method, policy_patch.arg("update_mask")) == ("PATCH", "oidc_policy.audiences")
+    (tags_patch,) = fake.writes("/tags$")
+    assert tags_patch.json()["add_tags"] == [{"key": "team", "value": "platform"}]
     assert fake.federation_policies[POLICY]["oidc_policy"]["audiences"] == [CLIENT_ID]
     assert endpoint(fake)["tags"]["team"] == "platform"
     assert 100000 not in [limit.get("calls") for limit in endpoint(fake)["ai_gateway"]["rate_limits"]]
