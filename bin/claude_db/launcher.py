@@ -168,7 +168,7 @@ def _check_proxy_libraries() -> None:
     from importlib.util import find_spec
     if find_spec("httptools") is None:
         raise ConfigError("the claude-db proxy needs the Python package httptools: pip install -r "
-                          "bin/requirements.txt (or set launcher.mode to helper)")
+                          "requirements-workstation.txt (or set launcher.mode to helper)")
 
 
 def _token_while_terminal_is_ours(config):

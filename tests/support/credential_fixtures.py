@@ -23,7 +23,7 @@ SCRIPTED_BROWSER = os.path.join(REPO, "tests", "support", "scripted-browser")
 TEST_KEYRING = "tests.support.keyring_backend.FileKeyring"
 NO_KEYRING = "keyring.backends.fail.Keyring"
 # The interpreter that runs bin/claude-db-token: this one, or e.g. a Python 3.9 venv with
-# bin/requirements.txt (the oldest python3 a Mac ships) to check that bin/ still runs there.
+# requirements-workstation.txt (the oldest python3 a Mac ships) to check that bin/ still runs there.
 HELPER_PYTHON = os.environ.get("CLAUDE_DB_TEST_PYTHON") or sys.executable
 
 if BIN not in sys.path:
