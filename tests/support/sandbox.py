@@ -23,6 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, REPO)
 
 from tests.support.fake_databricks import make_fake  # noqa: E402
+from tests.support.fake_databricks.messages import text  # noqa: E402
 from tests.support.pki import make_pki  # noqa: E402
 
 ENDPOINT = "claude-sonnet-4-5-gateway"  # contains the model id, so Claude Code picks the right request shape
@@ -46,6 +47,18 @@ def run(argv, env, **kwargs):
     return done.stdout
 
 
+class Unsafe(str):
+    """A vars-file string Ansible must not template (a Databricks secret reference): YAML's !unsafe."""
+
+
+def write_vars_file(path, variables):
+    import yaml
+    dumper = type("VarsDumper", (yaml.SafeDumper,), {})
+    dumper.add_representer(Unsafe, lambda d, value: d.represent_scalar("!unsafe", str(value)))
+    with open(path, "w") as f:
+        yaml.dump(variables, f, Dumper=dumper, sort_keys=False)
+
+
 def admin_vars(fake, idp):
     return {
         "databricks_host": fake.url,
@@ -55,7 +68,7 @@ def admin_vars(fake, idp):
         "gateway_served_entities": [{
             "name": "claude-sonnet",
             "external_model": {"provider": "anthropic", "name": "claude-sonnet-4-5", "task": "llm/v1/chat",
-                               "anthropic_config": {"anthropic_api_key": "{{secrets/claude/anthropic_api_key}}"}}}],
+                               "anthropic_config": {"anthropic_api_key": Unsafe("{{secrets/claude/anthropic_api_key}}")}}}],
         "gateway_tags": {"team": "platform", "purpose": "claude-code"},
         "gateway_ai_gateway": {"usage_tracking_config": {"enabled": True},
                                "rate_limits": [{"key": "user", "calls": 60, "renewal_period": "minute"}]},
@@ -89,6 +102,8 @@ def sandbox(work, prompt):
     idp = Idp(pki, os.path.join(work, "idp-home"), IDP_DEVICE_INTERVAL="1")
     fake = make_fake()
     fake.issuer_ca = pki.ca_pem
+    fake.anthropic.default_reply = text("Hello from the sandbox workspace: this answer came through claude-db's "
+                                        "auth proxy with a short-lived OAuth token.")
     fake.start(tls=pki.server_context())
     print("IdP issuer: %s\nworkspace:  %s (account %s)" % (idp.issuer, fake.url, fake.account_id), file=sys.stderr)
     try:
@@ -104,9 +119,8 @@ def admin(work, pki, fake, idp):
     os.makedirs(collections, exist_ok=True)
     if not os.path.exists(os.path.join(collections, "gateway")):
         os.symlink(REPO, os.path.join(collections, "gateway"))
-    vars_file = os.path.join(work, "admin-vars.json")
-    with open(vars_file, "w") as f:
-        json.dump(admin_vars(fake, idp), f, indent=2)
+    vars_file = os.path.join(work, "admin-vars.yml")
+    write_vars_file(vars_file, admin_vars(fake, idp))
     env = dict(os.environ, **pki.client_env())
     env.update({"PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", ""), "HOME": os.path.join(work, "admin-home"),
                 "ANSIBLE_COLLECTIONS_PATH": os.path.join(work, "collections"), "ANSIBLE_NOCOLOR": "1",
@@ -143,6 +157,8 @@ def developer(work, pki, fake, idp, prompt):
     step("developer: claude-db -p %r (real Claude Code through the loopback auth proxy)" % prompt)
     started = time.time()
     answer = run([python, os.path.join(REPO, "bin", "claude-db"), "-p", prompt], env, cwd=home)
+    if "Hello from the sandbox" not in answer:
+        raise SystemExit("sandbox: Claude Code did not print the workspace's answer")
     exchanges = len(fake.calls("/oidc/v1/token", "POST"))
     messages = len(fake.calls("/anthropic/v1/messages", "POST"))
     step("done in %.1f s: Claude Code answered %r; the workspace saw %d token exchange(s) and %d Messages "

@@ -40,7 +40,7 @@ class AnthropicMessages:
 
     def __init__(self, fake: FakeDatabricks):
         self.fake = fake
-        self.served = set(SERVED)
+        self.served = set(SERVED)  # besides the endpoints of the serving area (e.g. created by admin.yml)
         self.replies = collections.deque()  # type: collections.deque
         self.default_reply = text("ok")
         self.event_delay = 0.0
@@ -106,7 +106,7 @@ class AnthropicMessages:
             raise ApiError(400, "BAD_REQUEST", "Request body is not valid JSON")
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise ApiError(400, "BAD_REQUEST", "Missing required field: model")
-        if body["model"] not in self.served:
+        if body["model"] not in self.served and not self.fake.serving.serves(body["model"]):
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST",
                            "The given endpoint '%s' does not exist or is not served" % body["model"])
         return body

@@ -87,6 +87,12 @@ class ServingEndpoints:
         with self.fake.lock:
             return self._settled(name)
 
+    def serves(self, name: str) -> bool:
+        """Whether `name` is an endpoint with a live config (what the Messages API accepts as `model`)."""
+        with self.fake.lock:
+            rec = self._settled(name)
+            return rec is not None and rec["config"] is not None
+
     def finish_updates(self) -> None:
         """End every running update now (tests that do not want to wait)."""
         with self.fake.lock:
