@@ -130,7 +130,7 @@ def sign_in(auth_url, username=None, action="approve"):
         raise ValueError(f"sign_in action must be approve or deny, not {action!r}")
     session = _Session()
     page = session.open(auth_url)
-    for _ in range(MAX_STEPS):
+    for _step in range(MAX_STEPS):
         back = next((f for f in page.forms if _is_redirect_back(page, f)), None)
         if back is not None:
             return session.submit(page, back).status
@@ -144,7 +144,7 @@ def approve_device(verification_uri, user_code, username=None):
     """Approve a device-code sign-in as a user would: open verification_uri, type the code, log in."""
     session = _Session()
     page, typed = session.open(verification_uri), False
-    for _ in range(MAX_STEPS):
+    for _step in range(MAX_STEPS):
         if page.title == "Sign-in Success":
             return
         user_code_form = page.form_with("user_code")

@@ -56,7 +56,7 @@ class Idp:
         self.tenant = self._info["tenant"]
         self.authority = f"https://127.0.0.1:{self.port}/{self.tenant}"
         self.jwks_uri = f"{self.issuer}/jwks"
-        self.users = [u for u in settings.get("IDP_USERS", "").replace(",", " ").split()] or list(DEFAULT_USERS)
+        self.users = settings.get("IDP_USERS", "").replace(",", " ").split() or list(DEFAULT_USERS)
         self.env = pki.client_env()
 
     def _drain_stdout(self):

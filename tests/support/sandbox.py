@@ -40,7 +40,7 @@ def run(argv, env, **kwargs):
     shown = " ".join(os.path.relpath(a, REPO) if a.startswith(REPO) else a for a in argv)
     print("$ " + shown, file=sys.stderr, flush=True)
     done = subprocess.run(argv, env=env, cwd=kwargs.pop("cwd", REPO), text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False, **kwargs)
     sys.stderr.write(done.stdout)
     if done.returncode != 0:
         raise SystemExit("sandbox: `%s` failed with exit code %d" % (shown, done.returncode))
@@ -80,7 +80,7 @@ def admin_vars(fake, idp):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--workdir", help="keep the sandbox's files here (default: a temporary dir, removed)")
     parser.add_argument("--prompt", default="Say hello to the sandbox.", help="what to ask Claude Code")
     args = parser.parse_args()
