@@ -77,7 +77,7 @@ def test_a_token_the_workspace_revoked_is_replaced_and_the_request_replayed(clau
 
 
 def test_claude_codes_exit_code_is_returned(claude_db):
-    claude_db.fake.anthropic.served.discard(claude_db.endpoint)  # the workspace answers 404
+    del claude_db.fake.serving.endpoints[claude_db.endpoint]  # the workspace answers 404
     result = claude_db.run("-p", "hi")
     assert result.returncode == 1, (result.stdout, result.stderr)
     result = claude_db.run("-p", "hi", env={"CLAUDE_DB_CLAUDE_COMMAND": "sh -c 'exit 7'"})

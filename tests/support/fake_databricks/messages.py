@@ -18,7 +18,6 @@ from typing import Callable, Iterator, List, Optional
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response
 
 ROUTES = ("serving-endpoints", "ai-gateway")
-SERVED = ("databricks-claude-sonnet-4-5", "databricks-claude-opus-4-6", "databricks-claude-haiku-4-5")
 
 
 def text(words: str, **options) -> dict:
@@ -32,7 +31,7 @@ def tool_use(name: str, tool_input: dict, **options) -> dict:
 
 
 class AnthropicMessages:
-    """State of the Messages API: served endpoint names, scripted replies and stream knobs.
+    """State of the Messages API: scripted replies and stream knobs (served endpoints: the serving area).
 
     Reply options (per reply, else these defaults): `event_delay` seconds between SSE events,
     `drop_after` = number of events sent before the connection is cut.
@@ -40,7 +39,6 @@ class AnthropicMessages:
 
     def __init__(self, fake: FakeDatabricks):
         self.fake = fake
-        self.served = set(SERVED)  # besides the endpoints of the serving area (e.g. created by admin.yml)
         self.replies = collections.deque()  # type: collections.deque
         self.default_reply = text("ok")
         self.event_delay = 0.0
@@ -106,7 +104,7 @@ class AnthropicMessages:
             raise ApiError(400, "BAD_REQUEST", "Request body is not valid JSON")
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise ApiError(400, "BAD_REQUEST", "Missing required field: model")
-        if body["model"] not in self.served and not self.fake.serving.serves(body["model"]):
+        if not self.fake.serving.serves(body["model"]):
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST",
                            "The given endpoint '%s' does not exist or is not served" % body["model"])
         return body

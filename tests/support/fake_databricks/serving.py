@@ -29,6 +29,7 @@ from .server import ApiError, Request, Response
 PAY_PER_TOKEN = {
     "databricks-claude-sonnet-4-5": "Claude Sonnet 4.5",
     "databricks-claude-opus-4-1": "Claude Opus 4.1",
+    "databricks-claude-opus-4-6": "Claude Opus 4.6",
     "databricks-claude-haiku-4-5": "Claude Haiku 4.5",
 }
 PROVIDERS = ("ai21labs", "amazon-bedrock", "anthropic", "cohere", "custom", "databricks-model-serving",
