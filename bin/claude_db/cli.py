@@ -17,7 +17,7 @@ import os
 import sys
 
 from .config import load_config
-from .credentials import cached_token, get_token
+from .credentials import HELPER_MIN_LIFE, SAFETY_MARGIN, cached_token, get_token
 from .errors import ClaudeDbError, ConfigError, say
 
 PROG = "claude-db-token"
@@ -100,7 +100,8 @@ def _print_token(mode: str, config_path, method=None) -> int:
         status = {"valid": token is not None, "expires_in": token.expires_in if token else 0}
         sys.stdout.write(json.dumps(status) + "\n")
         return 0 if token else 1
-    token = get_token(config, interactive=True, method=method)
+    token = get_token(config, interactive=True, method=method,
+                      min_life=HELPER_MIN_LIFE if mode == "raw" else SAFETY_MARGIN)
     if mode == "raw":
         sys.stdout.write(token.access_token + "\n")
     else:
@@ -151,7 +152,8 @@ def _parser():
     parser = argparse.ArgumentParser(prog=PROG, parents=[common, signing_in], description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     out = parser.add_mutually_exclusive_group()
-    out.add_argument("--raw", action="store_true", help="print the bare token (for Claude Code's apiKeyHelper)")
+    out.add_argument("--raw", action="store_true",
+                     help="print the bare token (for Claude Code's apiKeyHelper; renewed when under 10 min are left)")
     out.add_argument("--check", action="store_true",
                      help="exit 0 if a cached token is valid, 1 if not; JSON status on stdout; no network, no prompt")
     parser.set_defaults(config=None, device=False, browser=False)

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 # Databricks refuses tokens with 30 s or less left (facts/databricks-api.md §D); keep a minute in hand.
 SAFETY_MARGIN = 60
+# What `--raw` hands Claude Code's apiKeyHelper must outlive Claude Code's cache of it: the answer is
+# reused for CLAUDE_CODE_API_KEY_HELPER_TTL_MS (5 min by default) and then sent once more, stale,
+# while the helper re-runs. Ten minutes covers that with the margin above to spare.
+HELPER_MIN_LIFE = 600
 
 
 class DatabricksToken:
@@ -54,20 +58,21 @@ def cached_token(config) -> Optional[DatabricksToken]:
 
 
 def get_token(config, *, interactive: bool = True, rejected: Optional[str] = None,
-              method: Optional[str] = None) -> DatabricksToken:
-    """A token with more than SAFETY_MARGIN left (unless the IdP's own tokens live shorter).
+              method: Optional[str] = None, min_life: float = SAFETY_MARGIN) -> DatabricksToken:
+    """A token with more than `min_life` seconds left (unless the IdP's own tokens live shorter).
 
     interactive: may open a browser / print a device code when no sign-in is cached
         (else AuthError "not signed in; run `claude-db-token login`").
     rejected: a token Databricks refused (401/403); if the cache still holds it, it counts as expired.
     method: "browser" or "device" to force how a sign-in happens (default: decided from the environment).
+    min_life: seconds of life a cached token needs to be returned as is (HELPER_MIN_LIFE for apiKeyHelper).
     """
     store = Store(config)
-    token = _usable(store.read_token(), rejected)
+    token = _usable(store.read_token(), rejected, min_life)
     if token is not None:
         return token
     with store.refresh_lock():
-        token = _usable(store.read_token(), rejected)  # another process may have refreshed meanwhile
+        token = _usable(store.read_token(), rejected, min_life)  # another process may have refreshed meanwhile
         if token is not None:
             return token
         from .identity import Identity
@@ -92,7 +97,8 @@ def _exchange_and_store(config, store: Store, id_token: str) -> DatabricksToken:
     return token
 
 
-def _usable(data: Optional[dict], rejected: Optional[str] = None) -> Optional[DatabricksToken]:
-    if data is None or data["access_token"] == rejected or data["expires_at"] - time.time() <= SAFETY_MARGIN:
+def _usable(data: Optional[dict], rejected: Optional[str] = None,
+            min_life: float = SAFETY_MARGIN) -> Optional[DatabricksToken]:
+    if data is None or data["access_token"] == rejected or data["expires_at"] - time.time() <= min_life:
         return None
     return DatabricksToken(data["access_token"], data["expires_at"])

@@ -151,3 +151,17 @@ def test_corrupt_and_truncated_caches_mean_a_fresh_sign_in(workstation):
     assert len(warnings) == 2 and all("warning: ignoring the damaged" in w for w in warnings), warnings
     assert workstation.idp.stats()["auth"] == 2  # signed in again
     assert workstation.run(check=0).stderr == ""  # and the files are good again
+
+
+def test_raw_hands_claude_code_a_token_that_outlives_its_helper_cache(workstation):
+    # Claude Code keeps an apiKeyHelper answer for 5 min and then sends it once more, stale; a token
+    # with less life than that left would be refused with a 403 Claude Code does not retry.
+    workstation.fake.exchange_ttl = 300
+    first = json.loads(workstation.run(check=0).stdout)["token"]
+    assert workstation.run("--raw", check=0).stdout.strip() != first
+    assert len(exchanges(workstation)) == 2
+    workstation.fake.exchange_ttl = 3600
+    raw = workstation.run("--raw", check=0).stdout.strip()
+    assert workstation.run("--raw", check=0).stdout.strip() == raw  # a long-lived one is reused
+    assert json.loads(workstation.run(check=0).stdout)["token"] == raw
+    assert len(exchanges(workstation)) == 3

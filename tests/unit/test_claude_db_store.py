@@ -90,7 +90,7 @@ def test_a_damaged_token_file_is_missing_with_one_warning(config, capsys, conten
 
 
 def test_a_token_file_of_another_config_is_not_used(config, tmp_path):
-    Store(config).write_token("dkea-0123456789abcdef", time.time() + 600)
+    Store(config).write_token("dkea-0123456789abcdef", time.time() + 3600)
     other = dict(CONFIG, databricks_host="https://adb-999.azuredatabricks.net")
     (tmp_path / "other.json").write_text(json.dumps(other))
     assert cached_token(load_config(str(tmp_path / "other.json"))) is None
@@ -163,7 +163,7 @@ def test_method_file_never_touches_the_keyring(tmp_path, monkeypatch, backend):
 
 def test_the_cached_path_imports_no_heavy_module(config, tmp_path):
     """--raw/--check with a valid cached token: no msal, requests, keyring, argparse, typing, dataclasses."""
-    Store(config).write_token("dkea-0123456789abcdef", time.time() + 600)
+    Store(config).write_token("dkea-0123456789abcdef", time.time() + 3600)
     probe = ("import sys\n"
              "sys.argv = [%r, %r, '--config', %r]\n"
              "path = %r\n"
