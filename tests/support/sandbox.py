@@ -1,17 +1,19 @@
 """The main job, end to end, against a local sandbox (run by tests/sandbox).
 
 1. start the local IdP (real OpenID provider) and the fake Databricks workspace + account,
-2. admin: `ansible-playbook playbooks/admin.yml` creates the endpoint, AI Gateway config,
-   permissions and the federation policy trusting the IdP; a second run must change nothing,
-3. developer: `claude-db-token login` signs in through the browser flow (a scripted browser
-   plays the user), then `claude-db -p ...` runs the real Claude Code through the auth proxy.
+2. admin: `ansible-playbook databricks_claude.gateway.admin` creates the endpoint, AI Gateway
+   config, permissions and the federation policy trusting the IdP; a second run must change nothing,
+3. platform team: `ansible-playbook databricks_claude.gateway.workstation` installs claude-db,
+   claude-db-token and their config for the sandbox's developer; a second run must change nothing,
+4. developer: the installed `claude-db-token login` signs in through the browser flow (a scripted
+   browser plays the user), then the installed `claude-db -p ...` runs the real Claude Code
+   through the auth proxy.
 
 Everything listens on 127.0.0.1 and lives in a temporary directory (or --workdir). No secret
 is printed: the admin token reaches ansible-playbook through the environment, never argv.
 """
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -107,56 +109,87 @@ def sandbox(work, prompt):
     fake.start(tls=pki.server_context())
     print("IdP issuer: %s\nworkspace:  %s (account %s)" % (idp.issuer, fake.url, fake.account_id), file=sys.stderr)
     try:
-        admin(work, pki, fake, idp)
-        developer(work, pki, fake, idp, prompt)
+        env = ansible_env(work)
+        admin(work, dict(env, **pki.client_env()), fake, idp)  # the modules trust the sandbox CA
+        bin_dir = workstation(work, env, fake, idp)
+        developer(work, pki, fake, bin_dir, prompt)
     finally:
         idp.stop()
         fake.stop()
 
 
-def admin(work, pki, fake, idp):
+def ansible_env(work):
+    """ansible-playbook's environment: this collection by symlink, Ansible's files in the sandbox."""
     collections = os.path.join(work, "collections", "ansible_collections", "databricks_claude")
     os.makedirs(collections, exist_ok=True)
     if not os.path.exists(os.path.join(collections, "gateway")):
         os.symlink(REPO, os.path.join(collections, "gateway"))
-    vars_file = os.path.join(work, "admin-vars.yml")
-    write_vars_file(vars_file, admin_vars(fake, idp))
-    env = dict(os.environ, **pki.client_env())
+    env = dict(os.environ)
     env.update({"PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", ""), "HOME": os.path.join(work, "admin-home"),
                 "ANSIBLE_COLLECTIONS_PATH": os.path.join(work, "collections"), "ANSIBLE_NOCOLOR": "1",
-                "DATABRICKS_TOKEN": fake.issue_token("admin@example.test", 3600)})
-    for name in ("DATABRICKS_HOST", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"):
-        env.pop(name, None)
-    playbook = ["ansible-playbook", "databricks_claude.gateway.admin", "-e", "@" + vars_file]
-    step("admin: ansible-playbook databricks_claude.gateway.admin (first run creates the gateway)")
+                "ANSIBLE_LOCAL_TEMP": os.path.join(work, "ansible-tmp"),
+                "ANSIBLE_REMOTE_TEMP": os.path.join(work, "ansible-tmp")})
+    for name in [n for n in env if n.startswith("DATABRICKS_")]:
+        del env[name]
+    return env
+
+
+def play_twice(env, name, vars_file, what, extra=(), writes=lambda: 0):
+    """Run playbook `name` twice: the first run does `what`; the second must change and write nothing."""
+    playbook = ["ansible-playbook", "databricks_claude.gateway." + name, "-e", "@" + vars_file] + list(extra)
+    step("%s: ansible-playbook databricks_claude.gateway.%s (%s)" % (what[0], name, what[1]))
     run(playbook, env)
-    writes = len(fake.writes())
-    step("admin: the same playbook again (must change nothing and write nothing)")
-    out = run(playbook, env)
-    if "changed=0" not in out or len(fake.writes()) != writes:
-        raise SystemExit("sandbox: the second admin.yml run was not a no-op")
+    written = writes()
+    step("%s: the same playbook again (must change nothing)" % what[0])
+    if "changed=0" not in run(playbook, env) or writes() != written:
+        raise SystemExit("sandbox: the second %s.yml run changed something" % name)
 
 
-def developer(work, pki, fake, idp, prompt):
+def admin(work, env, fake, idp):
+    vars_file = os.path.join(work, "admin-vars.yml")
+    write_vars_file(vars_file, admin_vars(fake, idp))
+    env = dict(env, DATABRICKS_TOKEN=fake.issue_token("admin@example.test", 3600))  # never argv
+    play_twice(env, "admin", vars_file, ("admin", "creates the gateway"), writes=lambda: len(fake.writes()))
+
+
+def workstation(work, env, fake, idp):
+    """Install the developer tools with the workstation role, into the sandbox; returns their bin dir."""
     home = os.path.join(work, "developer-home")
-    os.makedirs(home, exist_ok=True)
-    config = os.path.join(work, "config.json")
-    with open(config, "w") as f:
-        json.dump({"databricks_host": fake.url, "endpoint_name": ENDPOINT, "model": ENDPOINT,
-                   "azure_ad": {"tenant_id": idp.tenant, "client_id": idp.client_id,
-                                "scopes": ["openid", "profile", "email"], "authority": idp.authority}}, f, indent=2)
+    bin_dir = os.path.join(work, "developer-bin")
+    vars_file = os.path.join(work, "workstation-vars.yml")
+    write_vars_file(vars_file, {
+        "workstation_hosts": "localhost",
+        "ansible_python_interpreter": shutil.which("python3"),  # the developer's python3, not a discovered one
+        "workstation_allow_root": os.geteuid() == 0,  # sandboxes often run as root (CI containers)
+        "workstation_prefix": os.path.join(work, "developer-share"),
+        "workstation_bin_dir": bin_dir,
+        "workstation_config_dir": os.path.join(home, ".databricks-claude-gateway"),
+        "workstation_databricks_host": fake.url,
+        "workstation_endpoint_name": ENDPOINT,
+        "workstation_model": ENDPOINT,
+        "workstation_azure_ad": {"tenant_id": idp.tenant, "client_id": idp.client_id,
+                                 "scopes": ["openid", "profile", "email"], "authority": idp.authority},
+        "workstation_launcher": {"claude_command": CLAUDE},
+    })
+    play_twice(env, "workstation", vars_file, ("platform team", "installs claude-db for the developer"),
+         ["-i", "localhost,", "-c", "local"])
+    return bin_dir
+
+
+def developer(work, pki, fake, bin_dir, prompt):
+    home = os.path.join(work, "developer-home")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8",
-           "CLAUDE_DB_CONFIG": config, "BROWSER": os.path.join(REPO, "tests", "support", "scripted-browser"),
+           "BROWSER": os.path.join(REPO, "tests", "support", "scripted-browser"),
            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",  # the sandbox's secrets stay in its dir
-           "CLAUDE_DB_CLAUDE_COMMAND": CLAUDE, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
     env.update(pki.client_env())
-    python = sys.executable  # the venv has msal/aiohttp; a workstation would use its own python3
+    token_helper, claude_db = os.path.join(bin_dir, "claude-db-token"), os.path.join(bin_dir, "claude-db")
     step("developer: claude-db-token login (browser sign-in with PKCE, played by a scripted browser)")
-    run([python, os.path.join(REPO, "bin", "claude-db-token"), "login", "--browser"], env)
-    run([python, os.path.join(REPO, "bin", "claude-db-token"), "status"], env)
+    run([token_helper, "login", "--browser"], env)
+    run([token_helper, "status"], env)
     step("developer: claude-db -p %r (real Claude Code through the loopback auth proxy)" % prompt)
     started = time.time()
-    answer = run([python, os.path.join(REPO, "bin", "claude-db"), "-p", prompt], env, cwd=home)
+    answer = run([claude_db, "-p", prompt], env, cwd=home)
     if "Hello from the sandbox" not in answer:
         raise SystemExit("sandbox: Claude Code did not print the workspace's answer")
     exchanges = len(fake.calls("/oidc/v1/token", "POST"))
