@@ -442,18 +442,13 @@ class EndpointRun:
         if not entities:
             self.module.fail_json(msg="create %s %s: served_entities is required to create an endpoint"
                                   % (RESOURCE, self.name))
-        body = {"name": self.name, "config": config_body(entities, routes)}
+        set_once = {k: params[k] for k in ("description", "route_optimized") if params[k] is not None}
+        body = dict(set_once, name=self.name, config=config_body(entities, routes))
         if params["tags"]:
             body["tags"] = tags_list(params["tags"])
-        for key in ("description", "route_optimized"):
-            if params[key] is not None:
-                body[key] = params[key]
-        predicted = {"name": self.name, "served_entities": entities, "tags": as_strings(params["tags"])}
+        predicted = dict(set_once, name=self.name, served_entities=entities, tags=as_strings(params["tags"]))
         if routes is not None:
             predicted["routes"] = routes
-        for key in ("description", "route_optimized"):
-            if params[key] is not None:
-                predicted[key] = params[key]
         if self.module.check_mode:
             self.module.exit_result(True, before=None, after=predicted, changes=["create"],
                                     msg="%s %s would be created" % (RESOURCE, self.name))
