@@ -13,7 +13,8 @@ version_added: 0.1.0
 description:
   - Sets who may query, view or manage a serving endpoint (C(CAN_QUERY), C(CAN_VIEW), C(CAN_MANAGE)),
     including the preconfigured pay-per-token endpoints (C(databricks-claude-*)).
-  - The endpoint is named by its name; the module looks up the id the Permissions API needs.
+  - The endpoint is named by its name; the module looks up the id the Permissions API needs, unless
+    O(endpoint_id) gives it.
   - Only direct grants are compared and set; inherited ones (such as the workspace admins' C(CAN_MANAGE))
     are left alone.
 extends_documentation_fragment:
@@ -32,6 +33,12 @@ options:
     description: Name of the serving endpoint.
     type: str
     required: true
+  endpoint_id:
+    description:
+      - The endpoint's id when it is known already, for example C(serving_endpoint.id) as returned by a
+        M(databricks_claude.gateway.serving_endpoint) task; saves looking it up by O(name), which is then
+        used only in messages.
+    type: str
   access_control_list:
     description:
       - The grants, one per principal. Give exactly one of O(access_control_list[].user_name),
@@ -135,6 +142,7 @@ RESOURCE = "permissions of serving endpoint"
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
+    endpoint_id=dict(type="str"),
     access_control_list=dict(type="list", elements="dict", required=True, options=dict(
         user_name=dict(type="str"),
         group_name=dict(type="str"),
@@ -149,8 +157,11 @@ def main():
     module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     name = module.params["name"]
     client = module.client()
-    with module.api_errors("get", "serving endpoint", name):
-        endpoint = get_endpoint(client, name)
+    if module.params["endpoint_id"]:
+        endpoint = {"id": module.params["endpoint_id"]}
+    else:
+        with module.api_errors("get", "serving endpoint", name):
+            endpoint = get_endpoint(client, name)
     if endpoint is None:
         if module.check_mode:
             module.warn("serving endpoint %s does not exist (yet); its permissions would be set once it does" % name)

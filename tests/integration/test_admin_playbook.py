@@ -76,6 +76,11 @@ def test_first_run_creates_everything_and_second_run_writes_nothing(admin):
     second = admin.run().assert_ok()
     assert second.changed == 0, admin.changed_tasks(second)
     assert fake.writes() == []
+    # One read per resource: the endpoint and its AI Gateway config (both in the endpoint's GET),
+    # its permissions (by the id the first task returned, not looked up again), the policy.
+    assert len(fake.calls("^/api/2.0/serving-endpoints/%s$" % ENDPOINT, "GET")) == 2
+    assert len(fake.calls("^/api/2.0/permissions/serving-endpoints/", "GET")) == 1
+    assert len(fake.calls("/federationPolicies/", "GET")) == 1
 
 
 def test_check_mode_predicts_and_writes_nothing(admin):
