@@ -172,7 +172,7 @@ def workstation(work, env, fake, idp):
         "workstation_launcher": {"claude_command": CLAUDE},
     })
     play_twice(env, "workstation", vars_file, ("platform team", "installs claude-db for the developer"),
-         ["-i", "localhost,", "-c", "local"])
+               ["-i", "localhost,", "-c", "local"])
     return bin_dir
 
 
