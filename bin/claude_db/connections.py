@@ -9,6 +9,7 @@ slow reader passed back to the upstream socket.
 """
 
 import asyncio
+import json
 import ssl
 from collections import deque
 from typing import Callable, List, Optional, Tuple
@@ -32,6 +33,50 @@ class UpstreamTimeout(UpstreamError):
     pass
 
 
+class ClientLimits:
+    """What one client may make the proxy spend, before and after it shows the session key.
+
+    Claude Code sends one request head of ~2 KB in one write and a body right after it, and keeps
+    a few connections alive between turns; anything slower, bigger or more numerous is someone else.
+    """
+
+    def __init__(self, max_connections: int = 256, max_url: int = 8 * 1024, max_head: int = 64 * 1024,
+                 max_headers: int = 100, max_body: int = MAX_BODY, head_timeout: float = 10.0,
+                 body_timeout: float = 60.0, idle_timeout: float = 300.0, linger: float = 2.0):
+        self.max_connections = max_connections  # open at once; unauthenticated ones are closed first
+        self.max_url = max_url  # bytes of the request target
+        self.max_head = max_head  # bytes of the request line and headers
+        self.max_headers = max_headers
+        self.max_body = max_body
+        self.head_timeout = head_timeout  # a request head complete this long after its first byte; also
+        #                                   how long a connection may stay open before its first keyed request
+        self.body_timeout = body_timeout  # a keyed request's whole body
+        self.idle_timeout = idle_timeout  # a keyed connection between requests
+        self.linger = linger  # after a refusal, the client's unread bytes are drained this long, then cut
+
+
+class Refusal:
+    """An answer the proxy gives itself, decided from the request head; `keep_open` only for body-less ones."""
+
+    __slots__ = ("status", "body", "keep_open", "head")
+
+    def __init__(self, status: int, body: bytes, keep_open: bool = False, head: bool = False):
+        self.status = status
+        self.body = body
+        self.keep_open = keep_open
+        self.head = head
+
+
+def refusal(status: int, kind: str, message: str, head: bool = False) -> Refusal:
+    """An error in the Anthropic API's shape, so Claude Code shows the message as it is."""
+    body = json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
+    return Refusal(status, body, head=head)
+
+
+class _Stop(Exception):
+    """Raised from a parser callback: parse no further, the request was refused."""
+
+
 class Request:
     """One request from Claude Code: method, raw target (path + query), headers, the whole body."""
 
@@ -52,36 +97,66 @@ class Request:
         return b""
 
 
-class ClientConnection(asyncio.Protocol):
-    """Claude Code's connection to the proxy: parse requests, hand them to `handle`, one at a time."""
+Screen = Callable[[Request], Optional[Refusal]]
+"""screen(request head, body still empty) -> None to read the body and handle it, or the answer to give instead."""
 
-    def __init__(self, handle: Callable[["ClientConnection", Request], "asyncio.Future"]):
+
+class ClientConnection(asyncio.Protocol):
+    """Claude Code's connection to the proxy: parse requests, hand them to `handle`, one at a time.
+
+    Each request head goes to `screen` as soon as it is complete: a refused request's body is never
+    read, and the connection closes after the answer. Until a request passes `screen`, the connection
+    is unauthenticated: `clients` closes those first when it runs out of room, and times them out sooner.
+    """
+
+    def __init__(self, handle: Callable[["ClientConnection", Request], "asyncio.Future"], screen: Screen,
+                 clients: "Clients"):
         self._handle = handle
+        self._screen = screen
+        self._clients = clients
+        self._limits = clients.limits
         self._parser = httptools.HttpRequestParser(self)
         self.transport = None  # type: Optional[asyncio.Transport]
         self._target = b""
         self._headers = []  # type: Headers
+        self._request = None  # type: Optional[Request]
         self._body = []  # type: List[bytes]
         self._size = 0
+        self._receiving = False  # a request begun and not yet complete
+        self._in_head = True  # between requests or inside a request head
+        self._head_bytes = 0
         self._queue = deque()  # type: deque
         self._worker = None  # type: Optional[asyncio.Task]
         self._out = []  # type: List[bytes]
         self.on_writable = None  # type: Optional[Callable[[bool], None]]  # backpressure to the upstream
         self.closed = False
+        self.authenticated = False
+        self._stopped = False  # refused: no more parsing; what still comes is drained, then the connection cut
+        self.deadline = None  # type: Optional[float]  # loop time at which `clients` times the connection out
 
     # -- asyncio.Protocol --------------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self._clients.opened(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._stopped:
+            return  # a refused request's rest: drained, not parsed
+        in_head = self._in_head
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            self.send_error_and_close(400, b'{"type":"error","error":{"type":"invalid_request_error",'
-                                           b'"message":"claude-db proxy: malformed HTTP request"}}')
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            if not self._stopped:
+                self._refuse(refusal(400, "invalid_request_error", "claude-db proxy: malformed HTTP request"))
+            return
+        if in_head and self._in_head:  # the whole read went into one request head
+            self._head_bytes += len(data)
+            if self._head_bytes > self._limits.max_head:
+                self._refuse(refusal(431, "invalid_request_error", "claude-db proxy: request headers too large"))
 
     def connection_lost(self, exc) -> None:
         self.closed = True
+        self._clients.lost(self)
         if self._worker is not None:
             self._worker.cancel()
         if self.on_writable is not None:
@@ -98,44 +173,134 @@ class ClientConnection(asyncio.Protocol):
     # -- httptools callbacks -----------------------------------------------------
     def on_message_begin(self) -> None:
         self._target, self._headers, self._body, self._size = b"", [], [], 0
+        self._head_bytes = 0
+        self._receiving = True
+        self.deadline = self._clients.now() + self._limits.head_timeout
 
     def on_url(self, url: bytes) -> None:
         self._target += url
+        if len(self._target) > self._limits.max_url:
+            self._stop(refusal(414, "invalid_request_error", "claude-db proxy: request target too long"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        if len(self._headers) > self._limits.max_headers:
+            self._stop(refusal(431, "invalid_request_error", "claude-db proxy: too many request headers"))
 
     def on_headers_complete(self) -> None:
-        for name, value in self._headers:
-            if name.lower() == b"expect" and value.lower() == b"100-continue":
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._in_head = False
+        method = self._parser.get_method()
+        request = Request(method, self._target, self._headers, b"", self._parser.should_keep_alive())
+        answer = _protocol_refusal(method, request) or self._screen(request)
+        if answer is None:
+            answer = self._body_refusal(request)
+        if answer is not None:
+            if answer.keep_open and not self._has_body(request):
+                self._queue_item(answer)
+                return
+            self._stop(answer)
+        self._request = request
+        if not self.authenticated:
+            self.authenticated = True
+            self._clients.authenticated(self)
+        self.deadline = self._clients.now() + self._limits.body_timeout
+        if request.header(b"expect").lower() == b"100-continue":
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
-        if self._size > MAX_BODY:
-            self.send_error_and_close(413, b'{"type":"error","error":{"type":"request_too_large",'
-                                           b'"message":"claude-db proxy: request body too large"}}')
-            return
+        if self._size > self._limits.max_body:
+            self._stop(_too_large())
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        request = Request(self._parser.get_method(), self._target, self._headers, b"".join(self._body),
-                          self._parser.should_keep_alive())
-        self._queue.append(request)
+        self._in_head = True
+        self._receiving = False
+        self.deadline = None  # in the queue: the upstream's timeouts apply now
+        request, self._request = self._request, None
+        if request is None:  # a screened answer without a body, already queued
+            return
+        request.body = b"".join(self._body)
+        self._body = []
+        self._queue_item(request)
+
+    # -- refusals ----------------------------------------------------------------
+    def _body_refusal(self, request: Request) -> Optional[Refusal]:
+        length = request.header(b"content-length")
+        if length.isdigit() and int(length) > self._limits.max_body:
+            return _too_large()
+        return None
+
+    @staticmethod
+    def _has_body(request: Request) -> bool:
+        return request.header(b"content-length") not in (b"", b"0") or bool(request.header(b"transfer-encoding"))
+
+    def _stop(self, answer: Refusal) -> None:
+        """From a parser callback: answer once the requests before are, then close; parse nothing more."""
+        self._refuse(answer)
+        raise _Stop()
+
+    def _refuse(self, answer: Refusal) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._request = None
+        self._body = []
+        answer.keep_open = False
+        self.deadline = None
+        self.transport.pause_reading()  # the rest stays in the kernel's buffers; nothing is read or parsed
+        self._queue_item(answer)
+
+    def _queue_item(self, item) -> None:
+        self._queue.append(item)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.ensure_future(self._serve_queue())
 
     async def _serve_queue(self) -> None:
         while self._queue and not self.closed:
-            request = self._queue.popleft()
+            item = self._queue.popleft()
+            if isinstance(item, Refusal):
+                self.respond(item.status, b"Error" if item.status >= 400 else b"OK", item.body, head=item.head,
+                             close=not item.keep_open)
+                if not item.keep_open:
+                    self._linger()
+                    return
+                continue
             try:
-                await self._handle(self, request)
+                await self._handle(self, item)
             except Exception:
                 self.abort()  # a bug in the proxy: Claude Code sees a dropped connection (and retries)
                 raise
-            if not request.keep_alive and not self.closed:
+            if not item.keep_alive and not self.closed:
                 self.transport.close()
                 self.closed = True
+        if not self.closed and not self._stopped and not self._receiving:
+            timeout = self._limits.idle_timeout if self.authenticated else self._limits.head_timeout
+            self.deadline = self._clients.now() + timeout
+
+    def _linger(self) -> None:
+        """Close after a refusal: FIN now, the connection cut `linger` seconds later.
+
+        Closing at once with the client's body unread would reset the connection, and the reset can
+        destroy the answer before the client has read it.
+        """
+        if self.closed:
+            return
+        self._stopped = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.deadline = self._clients.now() + self._limits.linger
+        else:
+            self.transport.close()
+            self.closed = True
+
+    def timed_out(self) -> None:
+        """Called by `clients` when the deadline passed: a request in progress gets a 408, then the connection goes."""
+        self.deadline = None
+        if self._stopped or not self._receiving:  # lingering, or idle between requests
+            self.abort()
+            return
+        self._refuse(refusal(408, "invalid_request_error", "claude-db proxy: request not received in time"))
 
     # -- responses ---------------------------------------------------------------
     def start_response(self, status: int, reason: bytes, headers: Headers, content_length: Optional[int]) -> None:
@@ -166,19 +331,16 @@ class ClientConnection(asyncio.Protocol):
         self.flush()
 
     def respond(self, status: int, reason: bytes, body: bytes, content_type: bytes = b"application/json",
-                head: bool = False) -> None:
+                head: bool = False, close: bool = False) -> None:
         """A whole small response (errors, the preconnect)."""
         if self.closed:
             return
-        self.start_response(status, reason, [(b"Content-Type", content_type)], len(body))
+        headers = [(b"Content-Type", content_type)]
+        if close:
+            headers.append((b"Connection", b"close"))
+        self.start_response(status, reason, headers, len(body))
         if not head:
             self.transport.write(body)
-
-    def send_error_and_close(self, status: int, body: bytes) -> None:
-        if not self.closed:
-            self.respond(status, b"Error", body)
-            self.transport.close()
-            self.closed = True
 
     def abort(self) -> None:
         """Cut the connection: the client must not take a truncated body for a whole one."""
@@ -186,6 +348,74 @@ class ClientConnection(asyncio.Protocol):
         if not self.closed:
             self.transport.abort()
             self.closed = True
+
+
+def _protocol_refusal(method: bytes, request: Request) -> Optional[Refusal]:
+    """CONNECT and protocol switches (h2c, WebSocket): the proxy relays HTTP/1.1 requests, nothing else."""
+    if method == b"CONNECT":
+        return refusal(501, "invalid_request_error", "claude-db proxy: CONNECT is not supported")
+    upgrade = [v for k, v in request.headers if k.lower() == b"upgrade"]
+    if upgrade:
+        return refusal(400, "invalid_request_error", "claude-db proxy: no protocol upgrades (Upgrade: %s)"
+                       % upgrade[0][:40].decode("latin-1"))
+    return None
+
+
+def _too_large() -> Refusal:
+    return refusal(413, "request_too_large", "claude-db proxy: request body too large")
+
+
+class Clients:
+    """The proxy's open client connections: the cap on them, and the clock that times out slow ones.
+
+    At the cap, a new connection first makes room by closing the oldest one that has not shown the
+    session key yet; only when every open connection has is the new one refused. Deadlines are
+    checked once per `tick`, so a request costs an assignment rather than a timer.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limits: Optional[ClientLimits] = None, tick: float = 0.5):
+        self.loop = loop
+        self.limits = limits or ClientLimits()
+        self._tick = tick
+        self._open = set()  # type: set
+        self._unauthenticated = {}  # type: dict  # insertion-ordered: oldest first
+        self._sweeper = None  # type: Optional[asyncio.TimerHandle]
+        self.now = loop.time
+
+    def opened(self, connection: ClientConnection) -> None:
+        if len(self._open) >= self.limits.max_connections:
+            if not self._unauthenticated:
+                connection.transport.abort()
+                connection.closed = True
+                return
+            oldest = next(iter(self._unauthenticated))
+            self.lost(oldest)
+            oldest.abort()
+        self._open.add(connection)
+        self._unauthenticated[connection] = None
+        connection.deadline = self.now() + self.limits.head_timeout
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(self._tick, self._sweep)
+
+    def authenticated(self, connection: ClientConnection) -> None:
+        self._unauthenticated.pop(connection, None)
+
+    def lost(self, connection: ClientConnection) -> None:
+        self._open.discard(connection)
+        self._unauthenticated.pop(connection, None)
+
+    def _sweep(self) -> None:
+        now = self.now()
+        for connection in [c for c in self._open if c.deadline is not None and c.deadline <= now]:
+            connection.timed_out()
+        self._sweeper = self.loop.call_later(self._tick, self._sweep) if self._open else None
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for connection in list(self._open):
+            connection.abort()
 
 
 class UpstreamResponse:

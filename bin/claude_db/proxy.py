@@ -11,18 +11,17 @@ replays the request itself.
 
 import asyncio
 import hmac
-import json
 import os
 import socket
 import ssl
 import sys
 import threading
 import time
-import weakref
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
-from .connections import HOP_BY_HOP, ClientConnection, Request, UpstreamError, UpstreamPool, UpstreamTimeout
+from .connections import (HOP_BY_HOP, ClientConnection, ClientLimits, Clients, Refusal, Request, UpstreamError,
+                          UpstreamPool, UpstreamTimeout, refusal)
 
 # Claude Code's credential headers: the session key must never reach the workspace.
 _CLIENT_CREDENTIALS = (b"authorization", b"x-api-key")
@@ -87,11 +86,15 @@ class TokenKeeper:
 
 
 class AuthProxy:
-    """Forwards POST <base>/v1/messages[/count_tokens] to the workspace; refuses everything else."""
+    """Forwards POST <base>/v1/messages[/count_tokens] to the workspace; refuses everything else.
+
+    `limits` bounds what any client may make it spend (see ClientLimits); the session key is checked
+    as soon as a request's headers are in, so a client without it never gets its body read.
+    """
 
     def __init__(self, upstream: str, base_path: str, session_key: str, tokens: TokenKeeper,
                  ssl_context: Optional[ssl.SSLContext] = None, connect_timeout: float = 30.0,
-                 read_timeout: float = 600.0):
+                 read_timeout: float = 600.0, limits: Optional[ClientLimits] = None):
         url = urlsplit(upstream)
         self._host = url.hostname
         self._port = url.port or (443 if url.scheme == "https" else 80)
@@ -108,6 +111,7 @@ class AuthProxy:
         self._tokens = tokens
         self._timeouts = (connect_timeout, read_timeout)
         self._pool = None  # type: Optional[UpstreamPool]
+        self.limits = limits or ClientLimits()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._pool = UpstreamPool(loop, self._host, self._port, self._ssl, *self._timeouts)
@@ -115,23 +119,25 @@ class AuthProxy:
     def close(self) -> None:
         self._pool.close()
 
-    async def handle(self, client: ClientConnection, request: Request) -> None:
+    def screen(self, request: Request) -> Optional[Refusal]:
+        """Decide from the head alone (body not read yet): None forwards it, else the answer instead."""
         method, path = request.method, request.path
         if path not in self._forwarded:
             if method == b"HEAD" and path in self._preconnect:
-                client.respond(200, b"OK", b"", head=True)  # Claude Code's connection warm-up; nothing to forward
-                return
+                return Refusal(200, b"", keep_open=True, head=True)  # Claude Code's warm-up; nothing to forward
             base = self._base.decode()
-            _error(client, 404, "not_found_error", "claude-db proxy forwards only POST %s/v1/messages and %s/v1/"
-                   "messages/count_tokens, not %s" % (base, base, path.decode("latin-1")), head=method == b"HEAD")
-            return
+            return refusal(404, "not_found_error", "claude-db proxy forwards only POST %s/v1/messages and %s/v1/"
+                           "messages/count_tokens, not %s" % (base, base, path.decode("latin-1")),
+                           head=method == b"HEAD")
         if method != b"POST":
-            _error(client, 405, "invalid_request_error", "claude-db proxy: %s needs POST" % path.decode(),
-                   head=method == b"HEAD")
-            return
+            return refusal(405, "invalid_request_error", "claude-db proxy: %s needs POST" % path.decode(),
+                           head=method == b"HEAD")
         if not hmac.compare_digest(request.header(b"authorization"), self._expected):
-            _error(client, 401, "authentication_error", "claude-db proxy: missing or wrong session key")
-            return
+            return refusal(401, "authentication_error", "claude-db proxy: missing or wrong session key")
+        return None
+
+    async def handle(self, client: ClientConnection, request: Request) -> None:
+        """Forward a request screen() let through; stream the answer back."""
         head = self._request_head(request)
         try:
             token = await self._tokens.current()
@@ -216,10 +222,9 @@ class AuthProxy:
             client.end_chunks()
 
 
-def _error(client: ClientConnection, status: int, kind: str, message: str, head: bool = False) -> None:
-    """An error in the Anthropic API's shape, so Claude Code shows the message as it is."""
-    body = json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
-    client.respond(status, b"Error", body, head=head)
+def _error(client: ClientConnection, status: int, kind: str, message: str) -> None:
+    answer = refusal(status, kind, message)
+    client.respond(status, b"Error", answer.body)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -277,12 +282,10 @@ class ProxyThread(threading.Thread):
             tokens.seed(self._first_token)
         proxy = AuthProxy(*self._args, tokens=tokens, **self._options)
         proxy.start(self._loop)
-        clients = weakref.WeakSet()  # open connections, closed at stop
+        clients = Clients(self._loop, proxy.limits)
 
         def accept() -> ClientConnection:
-            client = ClientConnection(proxy.handle)
-            clients.add(client)
-            return client
+            return ClientConnection(proxy.handle, proxy.screen, clients)
 
         self._sock.setblocking(False)
         server = await self._loop.create_server(accept, sock=self._sock)
@@ -293,6 +296,5 @@ class ProxyThread(threading.Thread):
         except asyncio.CancelledError:
             pass
         server.close()
-        for client in clients:
-            client.abort()
+        clients.close()
         proxy.close()
