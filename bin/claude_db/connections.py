@@ -124,7 +124,8 @@ class ClientConnection(asyncio.Protocol):
         self._size = 0
         self._receiving = False  # a request begun and not yet complete
         self._in_head = True  # between requests or inside a request head
-        self._head_bytes = 0
+        self._head_bytes = 0  # bytes of the reads that went wholly into the current head
+        self._head_size = 0  # bytes of its target and headers
         self._queue = deque()  # type: deque
         self._worker = None  # type: Optional[asyncio.Task]
         self._out = []  # type: List[bytes]
@@ -151,8 +152,8 @@ class ClientConnection(asyncio.Protocol):
             return
         if in_head and self._in_head:  # the whole read went into one request head
             self._head_bytes += len(data)
-            if self._head_bytes > self._limits.max_head:
-                self._refuse(refusal(431, "invalid_request_error", "claude-db proxy: request headers too large"))
+            if self._head_bytes > self._limits.max_head:  # a header still incomplete: httptools holds it
+                self._refuse(_head_too_large())
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -173,17 +174,21 @@ class ClientConnection(asyncio.Protocol):
     # -- httptools callbacks -----------------------------------------------------
     def on_message_begin(self) -> None:
         self._target, self._headers, self._body, self._size = b"", [], [], 0
-        self._head_bytes = 0
+        self._head_bytes = self._head_size = 0
         self._receiving = True
         self.deadline = self._clients.now() + self._limits.head_timeout
 
     def on_url(self, url: bytes) -> None:
         self._target += url
+        self._head_size += len(url)
         if len(self._target) > self._limits.max_url:
             self._stop(refusal(414, "invalid_request_error", "claude-db proxy: request target too long"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        self._head_size += len(name) + len(value)
+        if self._head_size > self._limits.max_head:
+            self._stop(_head_too_large())
         if len(self._headers) > self._limits.max_headers:
             self._stop(refusal(431, "invalid_request_error", "claude-db proxy: too many request headers"))
 
@@ -359,6 +364,10 @@ def _protocol_refusal(method: bytes, request: Request) -> Optional[Refusal]:
         return refusal(400, "invalid_request_error", "claude-db proxy: no protocol upgrades (Upgrade: %s)"
                        % upgrade[0][:40].decode("latin-1"))
     return None
+
+
+def _head_too_large() -> Refusal:
+    return refusal(431, "invalid_request_error", "claude-db proxy: request headers too large")
 
 
 def _too_large() -> Refusal:

@@ -31,6 +31,9 @@ import aiohttp
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(REPO, "bin")
+sys.path.insert(0, REPO)
+from tests.support.proxy_process import rss_mb, start_proxy  # noqa: E402  (needs REPO on the path)
+
 BASE = "/serving-endpoints/anthropic"
 KEY = "bench-session-key"
 EVENT = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
@@ -61,21 +64,6 @@ async def main():
     await asyncio.Event().wait()
 uvloop.run(main())
 ''' % (EVENT, BASE)
-
-PROXY = r'''
-import signal, sys, threading, time, types
-sys.path.insert(0, %r)
-from claude_db import proxy
-from claude_db.launcher import listen_on_loopback
-token = types.SimpleNamespace(access_token="bench-databricks-token", expires_at=time.time() + 86400)
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # for sigwait below; threads inherit the mask
-sock = listen_on_loopback()
-print(sock.getsockname()[1], flush=True)
-thread = proxy.ProxyThread(sock, sys.argv[1], %r, %r, lambda rejected: token, token)
-thread.start()
-signal.sigwait({signal.SIGTERM})
-thread.stop()
-''' % (BIN, BASE, KEY)
 
 NGINX = """
 worker_processes 1; daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/error.log warn;
@@ -113,14 +101,6 @@ def cpu_seconds(pid: int) -> float:
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 async def one_stream(session, url, body):
@@ -184,7 +164,6 @@ def report_streams(results, cpu, concurrency):
 
 def bench_startup(tmp, n):
     """exec -> Claude Code spawned with a cached token, beside `python3 -c pass`."""
-    sys.path.insert(0, REPO)
     from tests.support.launcher_fixtures import cached_token_home  # the same setup the tests use
 
     env = cached_token_home(os.path.join(tmp, "startup"))
@@ -234,7 +213,7 @@ def main():
     try:
         upstream, up_port = start([sys.executable, "-c", UPSTREAM])
         procs.append(upstream)
-        proxy, proxy_port = start([sys.executable, "-c", PROXY, "http://127.0.0.1:%d" % up_port])
+        proxy, proxy_port = start_proxy("http://127.0.0.1:%d" % up_port, BASE, KEY, "bench-databricks-token")
         procs.append(proxy)
         path = BASE + "/v1/messages?beta=true"
         targets = {"direct": ("http://127.0.0.1:%d%s" % (up_port, path), None),
