@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 
-from .config import load_config
+from .config import home_dir, load_config
 from .errors import ClaudeDbError, ConfigError
 
 MODES = ("proxy", "helper", "env")
@@ -121,19 +121,38 @@ def claude_settings(config, mode: str, port: int, session_key: str, token) -> di
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": config.models["haiku"],
         "ANTHROPIC_CUSTOM_HEADERS": "x-databricks-use-coding-agent-mode: true",
     }
-    settings = {"env": env, "permissions": {"deny": ["WebSearch"]}}  # the Databricks gateway rejects WebSearch
+    # The Databricks gateway rejects WebSearch; the rest keeps an innocent `cat` from putting a token in the transcript.
+    settings = {"env": env, "permissions": {"deny": ["WebSearch"] + token_deny_rules()}}
     if mode == "proxy":
         env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:%d%s" % (port, base_path)
         env["ANTHROPIC_AUTH_TOKEN"] = session_key
     else:
         env["ANTHROPIC_BASE_URL"] = config.databricks_host + base_path
     if mode == "helper":
-        token_tool = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "claude-db-token")
-        helper = (sys.executable, token_tool, "--raw", "--config", os.path.abspath(config.path))
+        helper = (sys.executable, _token_tool(), "--raw", "--config", os.path.abspath(config.path))
         settings["apiKeyHelper"] = " ".join(shlex.quote(a) for a in helper)
     if mode == "env":
         env["ANTHROPIC_AUTH_TOKEN"] = token.access_token  # the seed's way; documented as leaking and expiring
     return settings
+
+
+def token_deny_rules() -> list:
+    """Claude Code permission rules: no reading the state directory, no running claude-db-token.
+
+    `Read(//abs/**)` is an absolute path (a single `/` would be relative to the settings file) and
+    also covers Bash commands such as `cat` that name a file there; `Bash(cmd:*)` matches cmd with
+    any arguments. Deny beats allow, so `--allowedTools Bash` does not undo them. Not a sandbox: a
+    determined agent still can (the token is the user's own); an accidental read cannot.
+    """
+    directories = {os.path.abspath(home_dir()), os.path.realpath(home_dir())}
+    tools = {"claude-db-token", _token_tool()}
+    return (["Read(/%s/**)" % d for d in sorted(directories)] +
+            ["Bash(%s:*)" % t for t in sorted(tools)])
+
+
+def _token_tool() -> str:
+    """bin/claude-db-token beside this package."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "claude-db-token")
 
 
 def child_environment(parent, settings_env: dict) -> dict:

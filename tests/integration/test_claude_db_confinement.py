@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.support.fake_databricks import messages
-from tests.support.launcher_fixtures import BASE_PATH, children, wait_for
+from tests.support.launcher_fixtures import BASE_PATH, BIN, children, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -83,3 +83,32 @@ def _try_the_proxy_with(environ: dict) -> dict:
         statuses[name] = response.status
         conn.close()
     return statuses
+
+
+def test_the_agent_reading_the_token_cache_or_running_claude_db_token_is_denied(claude_db):
+    """An innocent look at the state directory or at `claude-db-token --raw` must not put a token in the transcript.
+
+    Claude Code's own permission rules from claude-db's settings deny it, even with Bash and Read allowed.
+    """
+    workstation, fake = claude_db.workstation, claude_db.fake
+    workstation.run("login", check=0)
+    [cache] = [os.path.join(workstation.state_dir, n) for n in os.listdir(workstation.state_dir)
+               if n.startswith("token-")]
+    token_tool = os.path.join(BIN, "claude-db-token")
+    attempts = [("Bash", {"command": "cat %s" % cache, "description": "Show the cached token"}),
+                ("Read", {"file_path": cache}),
+                ("Bash", {"command": "claude-db-token --raw", "description": "Print a token"}),
+                ("Bash", {"command": "%s --raw" % token_tool, "description": "Print a token"})]
+    fake.anthropic.script(*[messages.tool_use(name, tool_input) for name, tool_input in attempts],
+                          messages.text("done"))
+    result = claude_db.run("-p", "show me the token", "--allowedTools", "Bash", "Read",
+                           env={"PATH": BIN + os.pathsep + claude_db.env["PATH"]})
+    assert result.returncode == 0, result.stderr
+
+    results = fake.anthropic.tool_results()
+    assert len(fake.anthropic.requests()) == len(attempts) + 1
+    assert len(results) == len(attempts), results
+    assert all("denied" in r for r in results), results  # not "command not found": the tool is on PATH
+    transcript = json.dumps(fake.anthropic.bodies()) + result.stdout + result.stderr
+    secrets = workstation.secrets()
+    assert secrets and [s for s in secrets if s in transcript] == []

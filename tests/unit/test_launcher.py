@@ -71,7 +71,7 @@ def test_proxy_mode_gives_claude_code_the_loopback_url_and_a_session_key_only(ho
     assert settings["env"]["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
     assert settings["env"]["ANTHROPIC_BASE_URL"].endswith("/serving-endpoints/anthropic")
     assert len(settings["env"]["ANTHROPIC_AUTH_TOKEN"]) >= 40
-    assert settings["permissions"] == {"deny": ["WebSearch"]}
+    assert list(settings["permissions"]) == ["deny"] and "WebSearch" in settings["permissions"]["deny"]
     assert settings["env"]["ANTHROPIC_CUSTOM_HEADERS"] == "x-databricks-use-coding-agent-mode: true"
     for slot in ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
                  "ANTHROPIC_DEFAULT_HAIKU_MODEL"):
@@ -110,6 +110,17 @@ def test_the_ai_gateway_route_and_model_slots_come_from_the_config(home):
     assert settings["env"]["ANTHROPIC_MODEL"] == "claude-sonnet-4-5-gw"
     assert [settings["env"]["ANTHROPIC_DEFAULT_%s_MODEL" % s] for s in ("OPUS", "SONNET", "HAIKU")] == \
         ["gw-opus", "databricks-claude-sonnet-4-5", "gw-haiku"]
+
+
+def test_every_mode_denies_the_agent_the_state_directory_and_claude_db_token(home):
+    """Claude Code rules, not a sandbox: `//` makes the path absolute; the real Claude Code is tested in
+    test_claude_db_confinement."""
+    for mode in ("proxy", "helper", "env"):
+        result, record = home("-p", "hi", CLAUDE_DB_MODE=mode)
+        assert result.returncode == 0, result.stderr
+        deny = record["settings"]["permissions"]["deny"]
+        assert "Read(/%s/**)" % os.path.abspath(home.env["CLAUDE_DB_HOME"]) in deny
+        assert "Bash(claude-db-token:*)" in deny and "WebSearch" in deny
 
 
 def test_claude_codes_exit_code_and_a_missing_claude_code(home):
