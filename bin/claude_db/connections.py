@@ -124,6 +124,7 @@ class ClientConnection(asyncio.Protocol):
         self._size = 0
         self._receiving = False  # a request begun and not yet complete
         self._in_head = True  # between requests or inside a request head
+        self._heads = 0  # request heads completed so far
         self._head_bytes = 0  # bytes of the reads that went wholly into the current head
         self._head_size = 0  # bytes of its target and headers
         self._queue = deque()  # type: deque
@@ -143,14 +144,14 @@ class ClientConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._stopped:
             return  # a refused request's rest: drained, not parsed
-        in_head = self._in_head
+        heads = self._heads
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             if not self._stopped:
                 self._refuse(refusal(400, "invalid_request_error", "claude-db proxy: malformed HTTP request"))
             return
-        if in_head and self._in_head:  # the whole read went into one request head
+        if self._in_head and heads == self._heads:  # the whole read went into one request head
             self._head_bytes += len(data)
             if self._head_bytes > self._limits.max_head:  # a header still incomplete: httptools holds it
                 self._refuse(_head_too_large())
@@ -194,6 +195,7 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._heads += 1
         method = self._parser.get_method()
         request = Request(method, self._target, self._headers, b"", self._parser.should_keep_alive())
         answer = _protocol_refusal(method, request) or self._screen(request)

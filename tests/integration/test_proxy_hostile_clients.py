@@ -18,7 +18,7 @@ import time
 import pytest
 
 from tests.support.launcher_fixtures import BASE_PATH, USER, message_body, read_events
-from tests.support.proxy_process import rss_mb, start_proxy, stop
+from tests.support.proxy_process import rss_mb, start_flood, start_proxy, stop
 
 MESSAGES = BASE_PATH + "/v1/messages"
 
@@ -133,6 +133,18 @@ def test_a_request_head_over_the_limits_is_refused_even_with_the_key(auth_proxy,
     answer = _answer(sock)
     assert _status(answer) == status and answer.endswith(b"<closed>"), answer[:200]
     assert fake_databricks.calls() == [] and proxy.fetches == []
+
+
+def test_a_keyed_request_bigger_than_the_head_limit_in_one_write_is_served(auth_proxy, fake_databricks):
+    """Only the head counts against the 64 KB: Claude Code's ~80 KB requests arrive head and body in one read."""
+    proxy = auth_proxy()
+    body = json.dumps(message_body(stream=False, text="x" * 200000)).encode()
+    sock = _connect(proxy)
+    sock.sendall(_head(key=proxy.session_key, extra=b"Content-Length: %d\r\nConnection: close\r\n" % len(body))
+                 + body)
+    answer = _answer(sock)
+    assert _status(answer) == 200, answer[:200]
+    assert fake_databricks.anthropic.requests()[0].body == body
 
 
 # -- slow and idle clients --------------------------------------------------------------------------------------
@@ -263,63 +275,6 @@ def test_protocol_switches_and_tunnels_get_a_clean_refusal_and_nothing_is_forwar
 
 # -- another local user, and memory ------------------------------------------------------------------------------
 
-_FLOOD = r'''
-import socket, sys, threading, time
-port, seconds = int(sys.argv[1]), float(sys.argv[2])
-target = b"POST /serving-endpoints/anthropic/v1/messages HTTP/1.1\r\nHost: x\r\n"
-deadline = time.time() + seconds
-counts = {"bodies": 0, "heads": 0, "idle": 0}
-
-def connect():
-    s = socket.create_connection(("127.0.0.1", port), 2)
-    s.settimeout(1)
-    return s
-
-def big_bodies():  # 64 MB bodies without the key
-    chunk = b"x" * 65536
-    while time.time() < deadline:
-        try:
-            s = connect()
-            s.sendall(target + b"Content-Length: %d\r\n\r\n" % (64 << 20))
-            for _i in range(1024):
-                s.sendall(chunk)
-            s.close()
-        except OSError:
-            pass
-        counts["bodies"] += 1
-
-def header_floods():  # headers without end
-    while time.time() < deadline:
-        try:
-            s = connect()
-            s.sendall(target)
-            for _i in range(4096):
-                s.sendall(b"X-Flood: " + b"h" * 4000 + b"\r\n")
-            s.close()
-        except OSError:
-            pass
-        counts["heads"] += 1
-
-def idle_connections():  # hold as many connections as it can, reopen the closed ones
-    held = []
-    while time.time() < deadline:
-        try:
-            held.append(connect())
-            counts["idle"] += 1
-        except OSError:
-            time.sleep(0.05)
-        if len(held) >= 400:
-            held.pop(0).close()
-
-threads = [threading.Thread(target=f) for f in [big_bodies] * 4 + [header_floods] * 2 + [idle_connections]]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-print(counts, flush=True)
-'''
-
-
 def _client_as_another_user():
     """An interpreter and Popen options that run a client as `nobody`; skips unless we are root."""
     if os.geteuid() != 0:
@@ -346,7 +301,7 @@ def test_a_flood_leaves_the_proxys_memory_bounded_and_claude_code_served(fake_da
     proc, port = start_proxy(fake_databricks.url, BASE_PATH, key, fake_databricks.issue_token(USER, 3600), env=env)
     try:
         before = rss_mb(proc.pid)
-        flood = subprocess.Popen([python, "-c", _FLOOD, str(port), "4"], stdout=subprocess.PIPE, text=True, **user)
+        flood = start_flood(port, 4, python, **user)
         statuses = []
         time.sleep(0.5)
         while flood.poll() is None and len(statuses) < 200:

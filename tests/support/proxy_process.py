@@ -31,6 +31,73 @@ thread.stop()
 '''
 
 
+_FLOOD = r'''
+import socket, sys, threading, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+target = b"POST /serving-endpoints/anthropic/v1/messages HTTP/1.1\r\nHost: x\r\n"
+deadline = time.time() + seconds
+counts = {"bodies": 0, "heads": 0, "idle": 0}
+
+def connect():
+    s = socket.create_connection(("127.0.0.1", port), 2)
+    s.settimeout(1)
+    return s
+
+def big_bodies():  # 64 MB bodies without the key
+    chunk = b"x" * 65536
+    while time.time() < deadline:
+        try:
+            s = connect()
+            s.sendall(target + b"Content-Length: %d\r\n\r\n" % (64 << 20))
+            for _i in range(1024):
+                s.sendall(chunk)
+            s.close()
+        except OSError:
+            pass
+        counts["bodies"] += 1
+
+def header_floods():  # headers without end
+    while time.time() < deadline:
+        try:
+            s = connect()
+            s.sendall(target)
+            for _i in range(4096):
+                s.sendall(b"X-Flood: " + b"h" * 4000 + b"\r\n")
+            s.close()
+        except OSError:
+            pass
+        counts["heads"] += 1
+
+def idle_connections():  # hold as many connections as it can, reopen the closed ones
+    held = []
+    while time.time() < deadline:
+        try:
+            held.append(connect())
+            counts["idle"] += 1
+        except OSError:
+            time.sleep(0.05)
+        if len(held) >= 400:
+            held.pop(0).close()
+
+threads = [threading.Thread(target=f) for f in [big_bodies] * 4 + [header_floods] * 2 + [idle_connections]]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(counts, flush=True)
+'''
+
+
+def start_flood(port: int, seconds: float, python: str = sys.executable, **popen) -> subprocess.Popen:
+    """A client without the key that floods `port` for `seconds`: 64 MB bodies, endless headers, idle connections.
+
+    Stdlib only, so that any interpreter runs it (`nobody` may not be able to read ours); its stdout ends
+    with the count of connections of each kind.
+    """
+    return subprocess.Popen([python, "-c", _FLOOD, str(port), str(seconds)], stdout=subprocess.PIPE, text=True,
+                            **popen)
+
+
 def start_proxy(upstream: str, base_path: str, session_key: str, access_token: str, limits: Optional[dict] = None,
                 env: Optional[dict] = None) -> Tuple[subprocess.Popen, int]:
     """A proxy process in front of `upstream` that always sends `access_token`; (process, port)."""
