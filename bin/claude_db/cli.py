@@ -117,6 +117,9 @@ def _run(args) -> int:
         return _print_token("raw" if args.raw else "check" if args.check else "json", args.config, method)
     if args.raw or args.check:
         raise ConfigError("--raw/--check go without a subcommand; run `%s %s` alone" % (PROG, args.command))
+    if args.command in ("settings", "config"):
+        from .workstation_files import run_command
+        return run_command(args)
     config = load_config(args.config)
     if args.command == "login":
         from .credentials import sign_in
@@ -173,4 +176,36 @@ def _parser():
                    description="Check, one line each with the fix: the config, the token store, the IdP's "
                                "discovery document,\nthe sign-in, a token exchange and the serving endpoint's "
                                "state. Exit 0 when all pass, else 1.")
+    _workstation_file_commands(sub, common)
     return parser
+
+
+def _workstation_file_commands(sub, common):
+    """`settings` and `config check`: what the workstation role writes, asked of the package (no sign-in)."""
+    raw = __import__("argparse").RawDescriptionHelpFormatter
+    settings = sub.add_parser(
+        "settings", parents=[common], formatter_class=raw, help="print Claude Code managed settings (for plain claude)",
+        description="Print Claude Code's managed settings for this config: apiKeyHelper runs claude-db-token --raw,\n"
+                    "env points Claude Code at the endpoint, WebSearch is denied (what claude-db's helper mode uses).\n"
+                    "With --merge-into, print an existing settings file with them merged in: keys the file already\n"
+                    "has stay; --previous (what was merged last time) takes out what is no longer ours.\n"
+                    "--config - and --merge-into - read stdin (one of them).",
+        epilog="examples:\n"
+               "  claude-db-token settings --managed --api-key-helper 'claude-db-token --raw'\n"
+               "  claude-db-token settings --merge-into /etc/claude-code/managed-settings.json \\\n"
+               "      --ours \"$(claude-db-token settings --managed)\"\n"
+               "  claude-db-token settings --merge-into FILE --ours '{}' --previous \"$OURS\"   (take ours out)")
+    settings.add_argument("--managed", action="store_true", help="the managed settings for --config")
+    settings.add_argument("--api-key-helper", metavar="CMD",
+                          help="the apiKeyHelper command (default: this claude-db-token --raw --config PATH)")
+    settings.add_argument("--add", metavar="JSON", help="more settings to merge into --managed's (objects merge, "
+                                                        "lists append)")
+    settings.add_argument("--merge-into", metavar="FILE", help="print FILE (JSON; missing = {}) with ours merged in")
+    settings.add_argument("--ours", metavar="JSON", help="the settings to merge (default: --managed's)")
+    settings.add_argument("--previous", metavar="JSON", help="the settings merged into FILE last time")
+    check = sub.add_parser("config", parents=[common], formatter_class=raw, help="check a config file",
+                           description="`config check [FILE]`: read FILE (- for stdin; default: --config or the "
+                                       "search order)\nexactly as claude-db does; exit 0 when valid, else 2 with "
+                                       "a one-line message naming the key.")
+    check.add_argument("action", choices=["check"])
+    check.add_argument("file", nargs="?", metavar="FILE")

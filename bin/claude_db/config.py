@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from typing import Optional
 
 HOME_DIR_NAME = ".databricks-claude-gateway"
+# An all-users install (the workstation role's workstation_scope: system) puts its config here; read last.
+SYSTEM_CONFIG = "/etc/databricks-claude-gateway/config.json"
 MICROSOFT_LOGIN = "https://login.microsoftonline.com/"
 # MSAL adds these itself and raises when a caller passes them (facts/test-idp.md §1).
 RESERVED_SCOPES = ("openid", "profile", "offline_access")
@@ -120,7 +122,8 @@ def state_dir() -> str:
 
 
 def find_config(path: Optional[str] = None) -> str:
-    """The config file to use: `path`, $CLAUDE_DB_CONFIG, ./config.json, ~/.databricks-claude-gateway/config.json."""
+    """The config file to use: `path`, $CLAUDE_DB_CONFIG, ./config.json, ~/.databricks-claude-gateway/config.json,
+    then the all-users one (system_config())."""
     explicit = path or os.environ.get("CLAUDE_DB_CONFIG")
     if explicit:
         if not os.path.isfile(explicit):
@@ -128,7 +131,7 @@ def find_config(path: Optional[str] = None) -> str:
             raise ConfigError("config file %s (from %s) does not exist; fix the path or create the file"
                               % (explicit, source))
         return explicit
-    candidates = [os.path.abspath("config.json"), os.path.join(home_dir(), "config.json")]
+    candidates = [os.path.abspath("config.json"), os.path.join(home_dir(), "config.json"), system_config()]
     for candidate in candidates:
         if os.path.isfile(candidate):
             return candidate
@@ -136,14 +139,26 @@ def find_config(path: Optional[str] = None) -> str:
                       "(see README) or pass --config PATH" % ", ".join(candidates))
 
 
+def system_config() -> str:
+    """The all-users config: SYSTEM_CONFIG, or $CLAUDE_DB_SYSTEM_CONFIG (the role's wrappers set it when elsewhere)."""
+    return os.environ.get("CLAUDE_DB_SYSTEM_CONFIG") or SYSTEM_CONFIG
+
+
 def load_config(path: Optional[str] = None) -> Config:
     """Find, read and validate the config; ConfigError (exit 2) names the key and the file."""
     path = find_config(path)
     try:
         with open(path, "rb") as f:
-            raw = json.loads(f.read().decode("utf-8"))
+            data = f.read()
     except OSError as e:
         raise ConfigError("cannot read config file %s: %s" % (path, e.strerror or e))
+    return parse_config(data, path)
+
+
+def parse_config(data: bytes, path: str) -> Config:
+    """Validate a config file's bytes; `path` names it in the error (also for one read from stdin)."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError("config file %s is not UTF-8 text; save it as UTF-8 JSON" % path)
     except ValueError as e:  # json.JSONDecodeError

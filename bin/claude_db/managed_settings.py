@@ -1,0 +1,78 @@
+"""Claude Code's managed settings for plain `claude` with claude-db-token as apiKeyHelper, and the rule for
+putting them into a managed-settings.json the organisation may already have.
+
+The settings are what claude-db's helper mode passes with --settings (launcher.claude_settings), so the two
+cannot drift. The merge keeps every key the organisation set; taking ours out again (`without`) removes
+only what we wrote: an object key by key, our items from a list, a value only while it is still ours.
+Standard library only: the workstation role runs this on the controller, where there may be no venv.
+"""
+
+from .launcher import claude_settings
+
+_GONE = object()
+
+
+def managed_settings(config, api_key_helper=None, add=None) -> dict:
+    """The helper-mode settings, with another apiKeyHelper command if given, and `add` (more settings) merged in."""
+    settings = claude_settings(config, "helper", 0, "", None)
+    if api_key_helper:
+        settings["apiKeyHelper"] = api_key_helper
+    return merged(settings, add or {})
+
+
+def merged(current: dict, ours: dict, previous=None) -> dict:
+    """`current` with `ours` merged in, after taking out what `previous` (ours last time) set and `ours` does not.
+
+    Objects merge key by key, a list gets our items appended once, any other value is ours.
+    """
+    return _merge(without(current, _only_in(previous or {}, ours)), ours)
+
+
+def without(current: dict, ours: dict) -> dict:
+    """`current` minus `ours`; an object or list that only our keys or items filled goes too."""
+    out = dict(current)
+    for key, value in ours.items():
+        if key not in out:
+            continue
+        have = out[key]
+        if isinstance(have, dict) and isinstance(value, dict):
+            kept = without(have, value)
+        elif isinstance(have, list) and isinstance(value, list):
+            kept = [item for item in have if item not in value]
+        else:
+            kept = have if have != value else _GONE
+        if kept is _GONE or (not kept and have):
+            del out[key]
+        else:
+            out[key] = kept
+    return out
+
+
+def _merge(base: dict, ours: dict) -> dict:
+    out = dict(base)
+    for key, value in ours.items():
+        have = out.get(key)
+        if isinstance(have, dict) and isinstance(value, dict):
+            out[key] = _merge(have, value)
+        elif isinstance(have, list) and isinstance(value, list):
+            out[key] = have + [item for item in value if item not in have]
+        else:
+            out[key] = value
+    return out
+
+
+def _only_in(previous: dict, ours: dict) -> dict:
+    """What `previous` sets that `ours` does not (a value `ours` also sets is overwritten, not removed)."""
+    out = {}
+    for key, value in previous.items():
+        if key not in ours:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(ours[key], dict):
+            rest = _only_in(value, ours[key])
+            if rest:
+                out[key] = rest
+        elif isinstance(value, list) and isinstance(ours[key], list):
+            rest = [item for item in value if item not in ours[key]]
+            if rest:
+                out[key] = rest
+    return out
