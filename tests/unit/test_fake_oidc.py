@@ -104,7 +104,7 @@ def test_a_token_signed_with_another_key_is_refused(fake_databricks, issuer):
 
 def test_not_a_jwt_and_wrong_grant(fake_databricks, issuer):
     assert exchange(fake_databricks, "opaque-access-token")[0] == 400
-    status, body = exchange(fake_databricks, issuer.token(), grant_type="client_credentials")
+    status, body = exchange(fake_databricks, issuer.token(), grant_type="password")
     assert body["error"] == "unsupported_grant_type"
 
 

@@ -1,8 +1,18 @@
-"""The workspace's OAuth token endpoint: RFC 8693 exchange of an IdP JWT for a Databricks token.
+"""The OAuth token endpoints: RFC 8693 exchange of an IdP JWT, and service principals' client credentials.
 
 Routes (facts/databricks-api.md §D):
-  POST /oidc/v1/token                                  grant_type=...:token-exchange
+  POST /oidc/v1/token                                  grant_type=...:token-exchange | client_credentials
   GET  /oidc/.well-known/oauth-authorization-server    the endpoint's discovery document
+  POST /oidc/accounts/{account_id}/v1/token            the account's, same grants
+  GET  /oidc/accounts/{account_id}/.well-known/oauth-authorization-server
+
+Client credentials (OAuth M2M, docs.databricks.com/en/dev-tools/auth/oauth-m2m.html): the service
+principal's application id and OAuth secret in HTTP Basic auth (what the SDK's `oauth_service_principal`
+sends: databricks/sdk/credentials_provider.py, oauth.ClientCredentials with use_header=True) or as
+client_id/client_secret form fields; scope all-apis. A wrong or unknown secret is 401
+{"error": "invalid_client", "error_description": "Client authentication failed"} (the text clients
+surface, e.g. databricks-sql-nodejs issue 279). Secrets live in `fake.oauth_secrets` (application id
+-> secret); `add_service_principal_secret` makes one.
 
 The subject token is checked the way a federation policy does it, against
 `fake.federation_policies` (accounts.py keeps them there): the policies of the
@@ -14,16 +24,21 @@ system's), the signature, `iss`, `aud`, `exp`, then `subject_claim` -> a user in
 capped at one hour, or `fake.exchange_ttl` seconds when a test sets it.
 """
 
+import base64
+import binascii
+import hmac
 import json
+import secrets
 import ssl
 import time
 import urllib.request
 
 import jwt
 
-from .server import Request, Response
+from .server import ApiError, Request, Response
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+CLIENT_CREDENTIALS = "client_credentials"
 SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 MAX_TTL = 3600
 ALGORITHMS = ["RS256", "ES256"]  # what Databricks accepts (facts §C)
@@ -32,9 +47,22 @@ ALGORITHMS = ["RS256", "ES256"]  # what Databricks accepts (facts §C)
 def register(fake) -> None:
     fake.issuer_ca = None  # CA file trusted when fetching an issuer's discovery document and keys
     fake.exchange_ttl = None  # seconds; None = the JWT's remaining life, at most MAX_TTL
+    fake.oauth_secrets = {}  # service principal application id -> its OAuth secret
     exchange = TokenExchange(fake)
     fake.route("POST", r"/oidc/v1/token", exchange.token)
     fake.route("GET", r"/oidc/\.well-known/oauth-authorization-server", exchange.discovery)
+    fake.route("POST", r"/oidc/accounts/(?P<account_id>[^/]+)/v1/token", exchange.account_token)
+    fake.route("GET", r"/oidc/accounts/(?P<account_id>[^/]+)/\.well-known/oauth-authorization-server",
+               exchange.account_discovery)
+
+
+def add_service_principal_secret(fake, application_id: str, sp_id: int) -> str:
+    """Register service principal `sp_id` with `application_id` and give it a fresh OAuth secret (returned)."""
+    secret = "dose" + secrets.token_hex(16)
+    with fake.lock:
+        fake.service_principals[application_id] = sp_id
+        fake.oauth_secrets[application_id] = secret
+    return secret
 
 
 class Refused(Exception):
@@ -49,7 +77,17 @@ class TokenExchange:
         self._jwks_clients = {}  # jwks_uri -> PyJWKClient (it caches keys, refetching on an unknown kid)
 
     def discovery(self, req: Request) -> Response:
-        base = self.fake.url + "/oidc"
+        return self._discovery(self.fake.url + "/oidc")
+
+    def account_discovery(self, req: Request, account_id: str) -> Response:
+        self._check_account(account_id)
+        return self._discovery("%s/oidc/accounts/%s" % (self.fake.url, account_id))
+
+    def _check_account(self, account_id: str) -> None:
+        if account_id != self.fake.account_id:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", "Account %s does not exist." % account_id)
+
+    def _discovery(self, base: str) -> Response:
         return Response.json({
             "issuer": base, "authorization_endpoint": base + "/v1/authorize", "token_endpoint": base + "/v1/token",
             "jwks_uri": base + "/jwks.json", "response_types_supported": ["code"],
@@ -59,9 +97,29 @@ class TokenExchange:
 
     def token(self, req: Request) -> Response:
         try:
-            return self._exchange(req.form())
+            form = req.form()
+            if form.get("grant_type") == CLIENT_CREDENTIALS:
+                return self._client_credentials(req, form)
+            return self._exchange(form)
         except Refused as e:
             return e.response
+
+    def account_token(self, req: Request, account_id: str) -> Response:
+        self._check_account(account_id)
+        return self.token(req)
+
+    def _client_credentials(self, req: Request, form: dict) -> Response:
+        """OAuth M2M: a service principal's application id + OAuth secret -> a one-hour token acting as it."""
+        client_id, secret = _basic_credentials(req.headers.get("authorization", ""))
+        if client_id is None:
+            client_id, secret = form.get("client_id"), form.get("client_secret")
+        with self.fake.lock:
+            expected = self.fake.oauth_secrets.get(client_id or "")
+        if expected is None or not hmac.compare_digest(expected, secret or ""):
+            raise Refused(401, "invalid_client", "Client authentication failed")
+        access_token = self.fake.issue_token(client_id, MAX_TTL)
+        return Response.json({"access_token": access_token, "token_type": "Bearer", "expires_in": MAX_TTL,
+                              "scope": form.get("scope") or "all-apis"})
 
     def _exchange(self, form: dict) -> Response:
         if form.get("grant_type") != GRANT_TYPE:
@@ -164,6 +222,17 @@ class TokenExchange:
             raise Refused(400, "invalid_request", "Token exchange failed: user '%s' (claim '%s') not found in the "
                           "account." % (value, claim))
         return value
+
+
+def _basic_credentials(header: str):
+    """(client id, secret) from an HTTP Basic Authorization header, or (None, None)."""
+    if not header.startswith("Basic "):
+        return None, None
+    try:
+        client_id, _, secret = base64.b64decode(header[len("Basic "):]).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    return client_id, secret
 
 
 def _audience_matches(aud, audiences) -> bool:
