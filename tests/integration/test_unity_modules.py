@@ -150,8 +150,8 @@ def test_check_mode_on_an_empty_workspace_writes_nothing_and_predicts(ansible, w
     assert check.changed == 1 and fake.writes() == []
     assert check.result("service")["changes"] == ["config.rate_limits"]
     diff = check.result("service")["diff"]
-    assert [r.get("requests") for r in diff["before"]["config.rate_limits"]] == [1000, None, 60]
-    assert [r.get("requests") for r in diff["after"]["config.rate_limits"]] == [1000, None, 90]
+    assert [r.get("requests") for r in diff["before"]["config.rate_limits"]] == [1000, 60, None]
+    assert [r.get("requests") for r in diff["after"]["config.rate_limits"]] == [1000, 90, None]
 
 
 def test_drift_behind_ansibles_back_is_repaired_with_granular_paths(ansible, ws):
