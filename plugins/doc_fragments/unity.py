@@ -49,14 +49,14 @@ options:
             named.
         type: str
         required: true
-        choices: [service, user_default, user, user_group, service_principal]
+        choices: [service, service_principal, user, user_default, user_group]
       principal:
         description: A user email, a group name or a service principal's application ID (only with the keys that name one).
         type: str
       renewal_period:
         description: The period the limit renews after.
         type: str
-        choices: [minute, hour]
+        choices: [hour, minute]
         default: minute
       requests:
         description: Requests allowed per period; V(0) refuses every request. Unset means no request limit.

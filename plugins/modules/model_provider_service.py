@@ -43,7 +43,7 @@ options:
   provider:
     description: The external model provider. Cannot change once the service exists.
     type: str
-    choices: [anthropic, amazon_bedrock, azure_openai, bedrock_mantle, custom, gemini_enterprise, microsoft_foundry, openai]
+    choices: [amazon_bedrock, anthropic, azure_openai, bedrock_mantle, custom, gemini_enterprise, microsoft_foundry, openai]
     default: anthropic
   api_key_secret:
     description:
