@@ -25,18 +25,14 @@ from __future__ import annotations
 
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.comparison import is_subset, overlay, prune
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.unity_config import (
-    inference_table_body,
     nest,
-    normalise_inference_table,
-    normalise_rate_limits,
-    rate_limits_body,
+    shared_actual_paths,
+    shared_desired_paths,
 )
 
 PROVIDER = "config.provider"
 TARGETS = "config.targets"
 ALLOW_ALL_TARGETS = "config.allow_all_targets"
-RATE_LIMITS = "config.rate_limits"
-INFERENCE_TABLE = "config.inference_table"
 PROVIDERS = ("amazon_bedrock", "anthropic", "azure_openai", "bedrock_mantle", "custom", "gemini_enterprise",
              "microsoft_foundry", "openai")
 API_KEY_PROVIDERS = ("anthropic", "openai", "custom", "azure_openai", "gemini_enterprise", "microsoft_foundry")
@@ -104,30 +100,22 @@ def _targets(targets):
 
 
 def desired_paths(params, service_id):
-    desired = {PROVIDER: provider_block(params)}
-    if params.get("comment") is not None:
-        desired["comment"] = params["comment"] or None
+    desired = shared_desired_paths(params, service_id)
+    desired[PROVIDER] = provider_block(params)
     if params.get("targets") is not None:
         desired[TARGETS] = _targets(params["targets"])
     if params.get("allow_all_targets") is not None:
         desired[ALLOW_ALL_TARGETS] = params["allow_all_targets"] or None
-    if params.get("rate_limits") is not None:
-        desired[RATE_LIMITS] = rate_limits_body(params["rate_limits"])
-    if params.get("inference_table") is not None:
-        desired[INFERENCE_TABLE] = inference_table_body(params["inference_table"], service_id)
     return desired
 
 
 def actual_paths(service, service_id):
     config = service.get("config") or {}
-    return {
-        "comment": service.get("comment") or None,
-        PROVIDER: config.get(provider_of(config.get("provider_type"))) or {},
-        TARGETS: _targets(config.get("targets")),
-        ALLOW_ALL_TARGETS: config.get("allow_all_targets") or None,
-        RATE_LIMITS: normalise_rate_limits(config.get("rate_limits")),
-        INFERENCE_TABLE: normalise_inference_table(config.get("inference_table"), service_id),
-    }
+    actual = shared_actual_paths(service, service_id)
+    actual.update({PROVIDER: config.get(provider_of(config.get("provider_type"))) or {},
+                   TARGETS: _targets(config.get("targets")),
+                   ALLOW_ALL_TARGETS: config.get("allow_all_targets") or None})
+    return actual
 
 
 def fill_provider(desired, actual):

@@ -32,17 +32,13 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.unity_ap
     resource_name,
 )
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.unity_config import (
-    inference_table_body,
     nest,
-    normalise_inference_table,
-    normalise_rate_limits,
-    rate_limits_body,
+    shared_actual_paths,
+    shared_desired_paths,
 )
 
 DESTINATIONS = "config.routing.destinations"
 FALLBACKS = "config.routing.fallback.destinations"
-RATE_LIMITS = "config.rate_limits"
-INFERENCE_TABLE = "config.inference_table"
 # module option value -> (the SDK's destination_type, its type-specific config key)
 DESTINATION_TYPES = {
     "pay_per_token": ("DESTINATION_TYPE_PAY_PER_TOKEN_FOUNDATION_MODEL", "pay_per_token_config"),
@@ -130,30 +126,21 @@ def normalise_destinations(destinations, primary):
 
 def desired_paths(params, service_id):
     """The parts of the model service the options manage, as {mask path: canonical value}."""
-    desired = {DESTINATIONS: normalise_destinations([destination_body(d) for d in params["destinations"]], True)}
-    if params.get("comment") is not None:
-        desired["comment"] = params["comment"] or None
+    desired = shared_desired_paths(params, service_id)
+    desired[DESTINATIONS] = normalise_destinations([destination_body(d) for d in params["destinations"]], True)
     if params.get("fallback_destinations") is not None:
         desired[FALLBACKS] = normalise_destinations(
             [destination_body(d) for d in params["fallback_destinations"]], False)
-    if params.get("rate_limits") is not None:
-        desired[RATE_LIMITS] = rate_limits_body(params["rate_limits"])
-    if params.get("inference_table") is not None:
-        desired[INFERENCE_TABLE] = inference_table_body(params["inference_table"], service_id)
     return desired
 
 
 def actual_paths(service, service_id):
     """A read model service as {mask path: canonical value}."""
-    config = service.get("config") or {}
-    routing = config.get("routing") or {}
-    return {
-        "comment": service.get("comment") or None,
-        DESTINATIONS: normalise_destinations(routing.get("destinations"), True),
-        FALLBACKS: normalise_destinations((routing.get("fallback") or {}).get("destinations"), False),
-        RATE_LIMITS: normalise_rate_limits(config.get("rate_limits")),
-        INFERENCE_TABLE: normalise_inference_table(config.get("inference_table"), service_id),
-    }
+    routing = (service.get("config") or {}).get("routing") or {}
+    actual = shared_actual_paths(service, service_id)
+    actual[DESTINATIONS] = normalise_destinations(routing.get("destinations"), True)
+    actual[FALLBACKS] = normalise_destinations((routing.get("fallback") or {}).get("destinations"), False)
+    return actual
 
 
 def _without_api_types(destinations, defaults):

@@ -34,6 +34,8 @@ RATE_LIMIT_KEYS = {
 NEEDS_PRINCIPAL = ("user", "user_group", "service_principal")
 RENEWAL_PERIODS = {"minute": "RATE_LIMIT_RENEWAL_PERIOD_MINUTE", "hour": "RATE_LIMIT_RENEWAL_PERIOD_HOUR"}
 RATE_LIMIT_FIELDS = ("key", "principal", "renewal_period", "requests", "tokens")
+RATE_LIMITS = "config.rate_limits"
+INFERENCE_TABLE = "config.inference_table"
 
 
 def rate_limit_problems(limits):
@@ -82,9 +84,33 @@ def normalise_inference_table(table, service_id):
     return {"parent": table.get("parent"), "table_name_prefix": table.get("table_name_prefix") or service_id}
 
 
-def inference_table_moves(desired, actual):
-    """True when an existing inference table would get another parent or prefix (the service refuses that)."""
-    return bool(desired and actual and desired != actual)
+def inference_table_refusal(desired, actual):
+    """Why the update cannot be made, when an existing inference table would get another parent or prefix
+    (the service refuses that); None otherwise."""
+    new, old = desired.get(INFERENCE_TABLE), actual.get(INFERENCE_TABLE)
+    if new and old and new != old:
+        return ("its inference table cannot move to another schema or prefix (%s now); remove it first "
+                "(inference_table.enabled: false)" % old)
+    return None
+
+
+def shared_desired_paths(params, service_id):
+    """The paths both kinds of service take from the same options: comment, rate limits, inference table."""
+    desired = {}
+    if params.get("comment") is not None:
+        desired["comment"] = params["comment"] or None
+    if params.get("rate_limits") is not None:
+        desired[RATE_LIMITS] = rate_limits_body(params["rate_limits"])
+    if params.get("inference_table") is not None:
+        desired[INFERENCE_TABLE] = inference_table_body(params["inference_table"], service_id)
+    return desired
+
+
+def shared_actual_paths(service, service_id):
+    config = service.get("config") or {}
+    return {"comment": service.get("comment") or None,
+            RATE_LIMITS: normalise_rate_limits(config.get("rate_limits")),
+            INFERENCE_TABLE: normalise_inference_table(config.get("inference_table"), service_id)}
 
 
 def _put(body, path, value):

@@ -165,7 +165,6 @@ error_code:
 """
 
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.model_provider_config import (
-    INFERENCE_TABLE,
     LOCATIONS,
     PROVIDERS,
     actual_paths,
@@ -178,7 +177,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.model_pr
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.module import DatabricksModule
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.unity_api import MODEL_PROVIDER_SERVICE
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.unity_config import (
-    inference_table_moves,
+    inference_table_refusal,
     rate_limit_problems,
     service_argument_spec,
 )
@@ -216,10 +215,7 @@ def main():
         if desired and now != provider:
             return actual, ("its provider is %s and cannot change to %s; delete it (state: absent) and create it "
                             "again" % (now, provider))
-        if inference_table_moves(desired.get(INFERENCE_TABLE), actual.get(INFERENCE_TABLE)):
-            return actual, ("its inference table cannot move to another schema or prefix (%s now); remove it "
-                            "first (inference_table.enabled: false)" % actual[INFERENCE_TABLE])
-        return actual, None
+        return actual, inference_table_refusal(desired, actual)
 
     ServiceTask(module, MODEL_PROVIDER_SERVICE, desired, compare, lambda d: create_body(d, provider),
                 LOCATIONS[provider]).run()

@@ -194,7 +194,6 @@ error_code:
 """
 
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.model_service_config import (
-    INFERENCE_TABLE,
     actual_paths,
     create_body,
     desired_paths,
@@ -204,7 +203,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.model_se
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.module import DatabricksModule
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.unity_api import MODEL_SERVICE
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.unity_config import (
-    inference_table_moves,
+    inference_table_refusal,
     rate_limit_problems,
     service_argument_spec,
 )
@@ -240,10 +239,7 @@ def main():
 
     def compare(service):
         actual = fill_server_defaults(desired, actual_paths(service, params["name"]))
-        if inference_table_moves(desired.get(INFERENCE_TABLE), actual.get(INFERENCE_TABLE)):
-            return actual, ("its inference table cannot move to another schema or prefix (%s now); remove it "
-                            "first (inference_table.enabled: false)" % actual[INFERENCE_TABLE])
-        return actual, None
+        return actual, inference_table_refusal(desired, actual)
 
     ServiceTask(module, MODEL_SERVICE, desired, compare, create_body).run()
 
