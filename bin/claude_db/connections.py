@@ -5,7 +5,8 @@ frames messages and moves bytes. It exists because a general HTTP framework
 costs several Python calls per streamed chunk on each side (measured: about 4x
 nginx's CPU per streamed answer with aiohttp); here an upstream chunk becomes
 one callback and one write to Claude Code's socket, with backpressure from a
-slow reader passed back to the upstream socket.
+slow reader passed back to the upstream socket. Any local account can connect,
+so the client side also bounds what a client may cost (ClientLimits, Clients).
 """
 
 import asyncio
@@ -133,7 +134,7 @@ class ClientConnection(asyncio.Protocol):
         self.on_writable = None  # type: Optional[Callable[[bool], None]]  # backpressure to the upstream
         self.closed = False
         self.authenticated = False
-        self._stopped = False  # refused: no more parsing; what still comes is drained, then the connection cut
+        self._stopped = False  # refused: reading paused, nothing more parsed; the connection goes after the answer
         self.deadline = None  # type: Optional[float]  # loop time at which `clients` times the connection out
 
     # -- asyncio.Protocol --------------------------------------------------------
@@ -143,7 +144,7 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._stopped:
-            return  # a refused request's rest: drained, not parsed
+            return  # read before reading paused: a refused request's rest, never parsed
         heads = self._heads
         try:
             self._parser.feed_data(data)
@@ -202,7 +203,7 @@ class ClientConnection(asyncio.Protocol):
         if answer is None:
             answer = self._body_refusal(request)
         if answer is not None:
-            if answer.keep_open and not self._has_body(request):
+            if answer.keep_open and request.keep_alive and not self._has_body(request):
                 self._queue_item(answer)
                 return
             self._stop(answer)
@@ -293,7 +294,6 @@ class ClientConnection(asyncio.Protocol):
         """
         if self.closed:
             return
-        self._stopped = True
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self.deadline = self._clients.now() + self._limits.linger

@@ -45,7 +45,7 @@ def report(name: str, times) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--seconds", type=float, default=10, help="how long the flood lasts")
-    parser.add_argument("--requests", type=int, default=200, help="keyed requests before the flood (and at most during)")
+    parser.add_argument("--requests", type=int, default=200, help="keyed requests before the flood")
     opts = parser.parse_args()
     body = json.dumps({"model": "databricks-claude-sonnet-4-5", "stream": True,
                        "messages": [{"role": "user", "content": "x" * (80 * 1024 - 120)}]}).encode()
@@ -68,8 +68,8 @@ def main():
         report("under flood", flooded)
         print("flood for %.1f s: connections made %s" % (elapsed, counts))
         print("proxy CPU during the flood: %.2f s (%.0f%% of one core)" % (flood_cpu, 100 * flood_cpu / elapsed))
-        print("proxy RSS: %.1f MB quiet, %.1f MB now, %.1f MB peak" % (quiet_rss, rss_mb(proxy.pid),
-                                                                    rss_mb(proxy.pid, "VmHWM")))
+        now, peak = rss_mb(proxy.pid), rss_mb(proxy.pid, "VmHWM")
+        print("proxy RSS: %.1f MB quiet, %.1f MB now, %.1f MB peak" % (quiet_rss, now, peak))
     finally:
         stop(proxy)
         stop(upstream)

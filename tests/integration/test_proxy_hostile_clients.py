@@ -149,14 +149,10 @@ def test_a_keyed_request_bigger_than_the_head_limit_in_one_write_is_served(auth_
 
 # -- slow and idle clients --------------------------------------------------------------------------------------
 
-def test_a_head_trickled_byte_by_byte_is_cut_after_the_head_timeout(auth_proxy, fake_databricks):
-    """Slowloris: a byte every 0.2 s keeps any per-read timeout happy; the head as a whole has 1 s here."""
-    from claude_db.connections import ClientLimits
-    proxy = auth_proxy(limits=ClientLimits(head_timeout=1.0))
-    sock = _connect(proxy)
-    started = time.time()
+def _trickle(sock: socket.socket, data: bytes) -> bytes:
+    """Send `data` a byte every 0.2 s until the proxy answers or closes; what it answered."""
     answer = b""
-    for byte in _head(key=proxy.session_key, extra=b"X-Slow: " + b"z" * 200):  # 40 s at this pace, unless cut
+    for byte in data:
         try:
             sock.send(bytes([byte]))
         except OSError:
@@ -164,7 +160,16 @@ def test_a_head_trickled_byte_by_byte_is_cut_after_the_head_timeout(auth_proxy, 
         answer += _answer(sock, 0.2)
         if answer:
             break
-    answer += _answer(sock, 5)
+    return answer + _answer(sock, 5)
+
+
+def test_a_head_trickled_byte_by_byte_is_cut_after_the_head_timeout(auth_proxy, fake_databricks):
+    """Slowloris: a byte every 0.2 s keeps any per-read timeout happy; the head as a whole has 1 s here."""
+    from claude_db.connections import ClientLimits
+    proxy = auth_proxy(limits=ClientLimits(head_timeout=1.0))
+    sock = _connect(proxy)
+    started = time.time()
+    answer = _trickle(sock, _head(key=proxy.session_key, extra=b"X-Slow: " + b"z" * 200))  # 40 s unless cut
     assert _status(answer) == 408 and answer.endswith(b"<closed>"), answer[:200]
     assert time.time() - started < 20
     assert fake_databricks.calls() == []
@@ -175,16 +180,7 @@ def test_a_body_trickled_by_a_keyed_client_is_cut_after_the_body_timeout(auth_pr
     proxy = auth_proxy(limits=ClientLimits(body_timeout=1.0))
     sock = _connect(proxy)
     sock.sendall(_head(key=proxy.session_key, extra=b"Content-Length: 1000\r\n"))
-    answer = b""
-    for _i in range(100):  # 20 s at most
-        try:
-            sock.send(b"{")
-        except OSError:
-            break
-        answer += _answer(sock, 0.2)
-        if answer:
-            break
-    answer += _answer(sock, 5)
+    answer = _trickle(sock, b"{" * 100)  # 20 s unless cut
     assert _status(answer) == 408 and answer.endswith(b"<closed>"), answer[:200]
     assert fake_databricks.calls() == []
 
@@ -260,8 +256,7 @@ UPGRADES = {
 
 
 @pytest.mark.parametrize("kind", list(UPGRADES))
-def test_protocol_switches_and_tunnels_get_a_clean_refusal_and_nothing_is_forwarded(auth_proxy, fake_databricks,
-                                                                                   kind):
+def test_protocol_switches_and_tunnels_are_refused_and_nothing_is_forwarded(auth_proxy, fake_databricks, kind):
     """Even with the session key: 400 (Upgrade, h2 preface) or 501 (CONNECT), the connection closes, no traceback."""
     proxy = auth_proxy()
     sock = _connect(proxy)
@@ -293,8 +288,9 @@ def _flood_client():
 
 
 def test_a_flood_leaves_the_proxys_memory_bounded_and_claude_code_served(fake_databricks, pki):
-    """A local client (`nobody` when root) floods the port for 4 s (64 MB bodies, endless headers, hundreds of idle connections); the proxy,
-    in its own process, grows by less than 24 MB at its peak, and every keyed request in the meantime succeeds."""
+    """A local client (`nobody` when root) floods the port for 4 s (64 MB bodies, endless headers, hundreds of
+    idle connections); the proxy, in its own process, grows by less than 24 MB at its peak, and every keyed
+    request in the meantime succeeds."""
     python, user = _flood_client()
     env = dict(os.environ, REQUESTS_CA_BUNDLE=pki.ca_pem)
     key = "hostile-test-session-key"
