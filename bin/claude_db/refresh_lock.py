@@ -8,16 +8,31 @@ exclude each other. POSIX only (macOS, Linux), like the rest of bin/.
 """
 
 import contextlib
+import errno
 import fcntl
 import os
 
+from .errors import ConfigError, say
+
 
 @contextlib.contextmanager
-def refresh_lock(path: str):
-    """Hold an exclusive lock on `path` (created 0600) for the duration of the block."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+def refresh_lock(path: str, waiting_for=None):
+    """Hold an exclusive lock on `path` (created 0600, never through a symlink) for the duration of the block.
+
+    waiting_for: said on stderr, with the lock's path, when another process holds the lock.
+    """
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as e:
+        reason = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror or e
+        raise ConfigError("cannot open the lock file %s (%s); remove it (rm %s)" % (path, reason, path))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting_for:
+                say("%s (lock %s)" % (waiting_for, path))
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
