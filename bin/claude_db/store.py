@@ -103,6 +103,23 @@ class Store:
         _write_private(self.msal_path, data)
 
     # -- everything ------------------------------------------------------------
+    def make_private(self) -> list:
+        """chmod 600 the secret files that group or others could read; returns them (for `doctor`)."""
+        fixed = []
+        for path in (self.token_path, self.msal_path):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue  # missing, or a symlink: reading ignores it and writing replaces it
+            try:
+                info = os.fstat(fd)
+                if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+                    os.fchmod(fd, 0o600)
+                    fixed.append("%s was %o" % (path, info.st_mode & 0o777))
+            finally:
+                os.close(fd)
+        return fixed
+
     def forget(self) -> list:
         """Delete every cached secret of this config; returns where they were (for `logout`)."""
         removed = [path for path in (self.token_path, self.msal_path) if _remove(path)]
