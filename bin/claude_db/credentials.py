@@ -98,8 +98,9 @@ def _exchange_and_store(config, store: Store, id_token: str) -> DatabricksToken:
     try:
         store.write_token(token.access_token, token.expires_at)
     except OSError as e:  # a full disk, say: the token still works for this caller
-        warn("could not save the Databricks token to %s (%s); using it anyway, the next run fetches another"
-             % (store.token_path, e.strerror or e))
+        if not store.save_failed:
+            warn("could not save the Databricks token to %s (%s); using it anyway, the next run fetches another"
+                 % (store.token_path, e.strerror or e))
     return token
 
 

@@ -149,7 +149,6 @@ class Identity:
         self.cache = load_cache(store)
         self.scopes = list(config.scopes)
         self._app = None
-        self._unsaved = False  # a save failed and was reported
 
     @property
     def app(self) -> msal.PublicClientApplication:
@@ -266,11 +265,11 @@ class Identity:
             try:
                 self.store.write_msal_cache(self.cache.serialize())
             except OSError as e:
-                if not self._unsaved:
+                if not self.store.save_failed:
                     warn("the sign-in could not be saved to %s (%s); this run goes on, but the next one may "
                          "ask you to sign in again; free some space" % (e.filename or self.store.msal_path,
                                                                         e.strerror or e))
-                self._unsaved = True
+                self.store.save_failed = True
                 return
             self.cache.has_state_changed = False
 

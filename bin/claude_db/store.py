@@ -42,6 +42,7 @@ class Store:
         self.msal_path = os.path.join(directory, "msal-cache-%s.json" % key)
         self.lock_path = os.path.join(directory, "refresh-%s.lock" % key)
         self.keyring_user = "msal-cache-%s" % key
+        self.save_failed = False  # a write failed in this process and the user was told (one warning is enough)
 
     def refresh_lock(self, waiting_for: Optional[str] = None):
         """The cross-process lock every refresh of this config's tokens happens under.

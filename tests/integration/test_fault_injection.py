@@ -15,14 +15,17 @@ import os
 import pwd
 import shutil
 import signal
+import ssl
 import stat
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 import pytest
 
-from tests.support.credential_fixtures import HELPER_PYTHON, TOKEN_HELPER
+from tests.support.credential_fixtures import HELPER_PYTHON, TOKEN_HELPER, add_federation_policy
 from tests.support.launcher_fixtures import CLAUDE_DB, cached_token_home, children, wait_for
 
 from claude_db.config import load_config
@@ -344,3 +347,62 @@ def test_lock_logout_says_what_it_waits_for(home):
         os.close(fd)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "signed out" in err and not os.path.exists(home.store.token_path)
+
+
+# -- the IdP: hung, or its cache damaged; the CA bundle missing --------------------------------------
+
+def test_idp_hung_while_the_cached_id_token_is_valid(workstation_factory):
+    workstation = workstation_factory()
+    # The workspace verifies with keys kept in the policy (jwks_json), as it may: only the client is under test.
+    context = ssl.create_default_context(cafile=workstation.pki.ca_pem)
+    with urllib.request.urlopen(workstation.idp.jwks_uri, context=context, timeout=10) as response:
+        jwks = response.read().decode()
+    workstation.fake.federation_policies.clear()
+    add_federation_policy(workstation.fake, workstation.idp.issuer, [workstation.idp.client_id], jwks_json=jwks)
+    workstation.run("login", "--browser", check=0)
+    os.remove(_token_file(workstation))  # the Databricks token is gone; the ID token still has ~1 h
+    os.kill(workstation.idp._process.pid, signal.SIGSTOP)  # its socket still accepts, nothing answers
+    try:
+        start = time.monotonic()
+        result = workstation.run("--raw", timeout=120)
+        elapsed = time.monotonic() - start
+    finally:
+        os.kill(workstation.idp._process.pid, signal.SIGCONT)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert workstation.fake.tokens[result.stdout.strip()].subject == "alice@example.test"
+    assert elapsed < 15, elapsed  # MSAL's discovery alone waited 2 x 30 s; the exchange needs no IdP call
+
+
+CLASS_DAMAGED_MSAL_CACHE = [
+    {"Account": "not an object"}, {"Account": {"k": "not an entry"}}, {"Account": []},
+    {"IdToken": {"k": {"secret": 5, "client_id": "c", "home_account_id": "h"}}},
+    {"AccessToken": {"k": {"expires_on": "soon", "client_id": "c"}}},
+    {"Account": {"k": {"home_account_id": ["h"], "environment": "e", "authority_type": "MSSTS"}}},
+]
+
+
+@pytest.mark.parametrize("cache", CLASS_DAMAGED_MSAL_CACHE, ids=range(len(CLASS_DAMAGED_MSAL_CACHE)))
+def test_idp_damaged_msal_cache_means_sign_in_again(workstation, cache):
+    workstation.run("login", "--browser", check=0)
+    msal_file = _token_file(workstation).replace("token-", "msal-cache-")
+    os.remove(_token_file(workstation))  # so that only the damaged cache could say "signed in"
+    with open(msal_file, "w") as f:
+        json.dump(cache, f)
+    line = one_line(workstation.run("status"), 1, secrets=workstation.secrets())
+    assert line == "claude-db-token: warning: ignoring the damaged MSAL token cache; you will be asked to sign in"
+    workstation.run("login", "--browser", check=0)
+    workstation.run("status", check=0)
+
+
+def test_idp_ca_bundle_that_does_not_exist(workstation, tmp_path):
+    missing = str(tmp_path / "no-such-ca.pem")
+    line = one_line(workstation.run(env={"REQUESTS_CA_BUNDLE": missing}), 2)
+    assert line == "claude-db-token: REQUESTS_CA_BUNDLE=%s: no such file; point it at your CA bundle (PEM) or " \
+                   "unset it" % missing
+    assert workstation.idp.stats()["auth"] == 0
+
+
+def _token_file(workstation):
+    names = [n for n in os.listdir(workstation.state_dir) if n.startswith("token-")]
+    assert len(names) == 1, names
+    return os.path.join(workstation.state_dir, names[0])
