@@ -406,3 +406,41 @@ def _token_file(workstation):
     names = [n for n in os.listdir(workstation.state_dir) if n.startswith("token-")]
     assert len(names) == 1, names
     return os.path.join(workstation.state_dir, names[0])
+
+
+# -- a full disk during a refresh (in-process: the atomic write is made to fail) ----------------------
+
+def test_disk_full_during_a_refresh_returns_the_token_and_keeps_the_old_sign_in(workstation, monkeypatch,
+                                                                                 trust_test_ca, browser, capsys):
+    from claude_db import identity, store as store_module
+    from claude_db.credentials import get_token
+
+    monkeypatch.setenv("CLAUDE_DB_HOME", workstation.state_dir)
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    monkeypatch.delenv("SSH_TTY", raising=False)
+    workstation.write_config(token_cache={"method": "file"})
+    config = load_config(workstation.config_path)
+    first = get_token(config, method="browser")
+    store = Store(config)
+    with open(store.msal_path, "rb") as f:
+        saved_sign_in = f.read()
+    capsys.readouterr()
+
+    def disk_full(path, text):
+        raise OSError(28, os.strerror(28), path + ".tmp")  # ENOSPC, as the temp file's write would fail
+
+    monkeypatch.setattr(store_module, "_write_private", disk_full)
+    monkeypatch.setattr(identity, "ID_TOKEN_MARGIN", 10 ** 9)  # the cached ID token counts as expiring: refresh
+    token = get_token(config, interactive=False, rejected=first.access_token)
+    assert workstation.idp.stats()["token"].get("refresh_token") == 1
+    assert token.access_token != first.access_token and token.access_token in workstation.fake.tokens
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "the sign-in could not be saved to %s.tmp (No space left on device)" % store.msal_path \
+        in err[0], err
+    with open(store.msal_path, "rb") as f:
+        assert f.read() == saved_sign_in  # the working sign-in was not discarded
+
+    monkeypatch.undo()
+    monkeypatch.setenv("CLAUDE_DB_HOME", workstation.state_dir)
+    again = get_token(config, interactive=False, rejected=token.access_token)  # space again: it still works
+    assert again.access_token in workstation.fake.tokens and len(browser.urls) == 1
