@@ -84,10 +84,10 @@ def _why_not(url) -> str:
     if not isinstance(url, str) or "://" not in url:
         return "it is not an absolute URL"
     netloc = re.split(r"[/?#]", url.split("://", 1)[1], 1)[0]
-    if "@" in netloc:
-        return "it contains user info (@); remove it"
     if "\\" in url:
         return "it contains a backslash"
+    if "@" in netloc:
+        return "it contains user info (@); remove it"
     if "%" in netloc:
         return "its host is percent-encoded"
     if re.search(r"[\x00-\x20\x7f-\uffff]", url):
