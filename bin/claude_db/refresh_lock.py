@@ -11,15 +11,37 @@ import contextlib
 import errno
 import fcntl
 import os
+import time
 
 from .errors import ConfigError, say
+
+
+QUIET_WAIT = 1.0  # seconds
+
+
+def _lock_within(fd: int, seconds) -> bool:
+    """Take the lock within `seconds` (None: however long it takes); False if still held by another."""
+    if seconds is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
 def refresh_lock(path: str, waiting_for=None):
     """Hold an exclusive lock on `path` (created 0600, never through a symlink) for the duration of the block.
 
-    waiting_for: said on stderr, with the lock's path, when another process holds the lock.
+    waiting_for: said on stderr, with the lock's path, when another process holds the lock for longer
+    than QUIET_WAIT (an ordinary refresh takes less, so parallel runs stay silent; a sign-in in another
+    terminal takes more, and the user learns why nothing happens).
     """
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
@@ -27,11 +49,8 @@ def refresh_lock(path: str, waiting_for=None):
         reason = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror or e
         raise ConfigError("cannot open the lock file %s (%s); remove it (rm %s)" % (path, reason, path))
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if waiting_for:
-                say("%s (lock %s)" % (waiting_for, path))
+        if not _lock_within(fd, QUIET_WAIT if waiting_for else None):
+            say("%s (lock %s)" % (waiting_for, path))
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

@@ -334,19 +334,29 @@ def _zombie(pid):
 
 # -- waiting for the lock says so -------------------------------------------------------------------
 
-def test_lock_logout_says_what_it_waits_for(home):
+@pytest.mark.parametrize("args,waiting", [
+    (["logout"], "waiting for a sign-in or refresh in progress to finish before signing out"),
+    (["--raw"], "waiting for another claude-db or claude-db-token of yours to finish signing in or refreshing"),
+], ids=["logout", "refresh"])
+def test_lock_wait_says_what_it_waits_for(home, args, waiting):
+    if args == ["--raw"]:
+        os.remove(home.store.token_path)  # a refresh is needed (its IdP, 127.0.0.1:9, then is unreachable)
     fd = os.open(home.store.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    proc = subprocess.Popen([HELPER_PYTHON, TOKEN_HELPER, "logout"], env=home.env, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([HELPER_PYTHON, TOKEN_HELPER, *args], env=home.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stderr.readline()
-        assert "waiting for a sign-in or refresh in progress to finish" in first
-        assert home.store.lock_path in first and proc.poll() is None
+        assert first == "claude-db-token: %s (lock %s)\n" % (waiting, home.store.lock_path)
+        assert proc.poll() is None
     finally:
         os.close(fd)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and "signed out" in err and not os.path.exists(home.store.token_path)
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and home.token not in out + err
+    if args == ["logout"]:
+        assert proc.returncode == 0 and "signed out" in err and not os.path.exists(home.store.token_path)
+    else:
+        assert proc.returncode == 1 and "cannot reach the identity provider" in err
 
 
 # -- the IdP: hung, or its cache damaged; the CA bundle missing --------------------------------------
