@@ -270,6 +270,8 @@ def spawn(argv: list, env: dict) -> int:
         code = 127
         try:
             os.close(errors_r)
+            for sig in _SIGNALS:  # our forwarding handler would swallow a SIGTERM that comes before exec
+                signal.signal(sig, signal.SIG_DFL)
             prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
             if os.getppid() == parent:  # else claude-db died before prctl: do not start at all
                 os.execvpe(argv[0], argv, env)

@@ -308,7 +308,11 @@ def test_child_kill_9_leaves_no_claude_code_and_no_settings_file(home, tmp_path)
     stale = wait_for(lambda: os.listdir(tmp))
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
-    wait_for(lambda: not os.path.exists("/proc/%d" % claude) or _zombie(claude), timeout=10)
+    try:
+        wait_for(lambda: not os.path.exists("/proc/%d" % claude) or _zombie(claude), timeout=10)
+    finally:
+        if os.path.exists("/proc/%d" % claude) and not _zombie(claude):
+            os.kill(claude, signal.SIGKILL)  # the orphan this test is about: do not leave it running
     # The next launch removes what the killed one left behind, and leaves nothing of its own.
     result = home.run(program=CLAUDE_DB, TMPDIR=tmp, CLAUDE_DB_MODE="helper", CLAUDE_DB_CLAUDE_COMMAND="true")
     assert result.returncode == 0, result.stderr
