@@ -13,12 +13,11 @@ standard library modules that Python itself already loaded.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from .config import load_config
 from .credentials import HELPER_MIN_LIFE, SAFETY_MARGIN, cached_token, get_token
-from .errors import ClaudeDbError, ConfigError, say
+from .errors import ConfigError, report, say
 
 PROG = "claude-db-token"
 
@@ -63,18 +62,11 @@ def main(argv=None) -> int:
         if plain is not None:
             return _print_token(*plain)
         return _run(_parser().parse_args(argv))
-    except ClaudeDbError as e:
-        sys.stderr.write("%s: %s\n" % (PROG, e))
-        return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("%s: cancelled\n" % PROG)
         return 1
-    except Exception as e:  # a bug: say so in one line; its text could hold a server's answer, so not shown
-        if os.environ.get("CLAUDE_DB_DEBUG"):
-            raise
-        sys.stderr.write("%s: internal error (%s); rerun with CLAUDE_DB_DEBUG=1 for the traceback and report it\n"
-                         % (PROG, type(e).__name__))
-        return 1
+    except Exception as e:  # noqa: B902 - every failure ends as one line and an exit code
+        return report(PROG, e)
 
 
 def _plain_form(argv: list):
@@ -129,7 +121,8 @@ def _run(args) -> int:
     if args.command == "logout":
         from .store import Store
         store = Store(config)
-        with store.refresh_lock():  # so that a refresh running meanwhile cannot write the secrets back
+        # Under the lock, so that a refresh running meanwhile cannot write the secrets back.
+        with store.refresh_lock("waiting for a sign-in or refresh in progress to finish before signing out"):
             removed = store.forget()
         say("signed out; removed %s" % (", ".join(removed) if removed else "nothing (no cached sign-in)"))
         return 0

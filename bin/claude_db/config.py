@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 
+from . import urls
 from .errors import ConfigError
 
 TYPE_CHECKING = False
@@ -27,7 +28,6 @@ MICROSOFT_LOGIN = "https://login.microsoftonline.com/"
 # MSAL adds these itself and raises when a caller passes them (facts/test-idp.md §1).
 RESERVED_SCOPES = ("openid", "profile", "offline_access")
 DEFAULT_SCOPES = ("email",)  # without one non-reserved scope the IdP sends no refresh token
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 class _Key:
@@ -113,12 +113,46 @@ def home_dir() -> str:
 
 
 def state_dir() -> str:
-    """home_dir(), created 0700 (and tightened to 0700 if it already exists)."""
+    """home_dir(), created 0700 (and tightened to 0700 if it already exists); see check_state_dir."""
     path = home_dir()
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    if os.stat(path).st_mode & 0o077:
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except FileExistsError:
+        pass  # not a directory: check_state_dir says what it is
+    except OSError as e:
+        raise ConfigError("cannot create the state directory %s (%s); make its parent writable or set "
+                          "CLAUDE_DB_HOME to a directory you can write" % (path, e.strerror or e))
+    if check_state_dir(path).st_mode & 0o077:
         os.chmod(path, 0o700)
     return path
+
+
+def check_state_dir(path: str):
+    """The lstat of the state directory, or None when it does not exist yet; ConfigError (exit 2) unless it
+    is a real directory that belongs to this user. Secrets are never kept through a symlink, and a
+    directory of someone else's (root's, after `sudo claude-db-token login`) is neither used nor chmod-ed."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ConfigError("cannot use the state directory %s (%s); fix its permissions or set CLAUDE_DB_HOME to "
+                          "a directory of yours" % (path, e.strerror or e))
+    if (info.st_mode & 0o170000) == 0o120000:  # stat.S_ISLNK, without the import
+        raise ConfigError("the state directory %s is a symbolic link; secrets are not kept through one: replace "
+                          "it with a directory (rm %s) or set CLAUDE_DB_HOME" % (path, path))
+    if (info.st_mode & 0o170000) != 0o040000:
+        raise ConfigError("the state directory %s is not a directory; remove or rename it, or set CLAUDE_DB_HOME "
+                          "to a directory" % path)
+    if info.st_uid != os.geteuid():
+        import pwd
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = "uid %d" % info.st_uid
+        raise ConfigError("the state directory %s belongs to %s, not to you (made by `sudo claude-db-token "
+                          "login`?); fix: sudo chown -R %d %s" % (path, owner, os.geteuid(), path))
+    return info
 
 
 def find_config(path: Optional[str] = None) -> str:
@@ -126,10 +160,11 @@ def find_config(path: Optional[str] = None) -> str:
     then the all-users one (system_config())."""
     explicit = path or os.environ.get("CLAUDE_DB_CONFIG")
     if explicit:
-        if not os.path.isfile(explicit):
+        problem = _not_a_file(explicit)
+        if problem:
             source = "--config" if path else "$CLAUDE_DB_CONFIG"
-            raise ConfigError("config file %s (from %s) does not exist; fix the path or create the file"
-                              % (explicit, source))
+            raise ConfigError("config file %s (from %s) %s; fix the path or create the file"
+                              % (explicit, source, problem))
         return explicit
     candidates = [os.path.abspath("config.json"), os.path.join(home_dir(), "config.json"), system_config()]
     for candidate in candidates:
@@ -142,6 +177,20 @@ def find_config(path: Optional[str] = None) -> str:
 def system_config() -> str:
     """The all-users config: SYSTEM_CONFIG, or $CLAUDE_DB_SYSTEM_CONFIG (the role's wrappers set it when elsewhere)."""
     return os.environ.get("CLAUDE_DB_SYSTEM_CONFIG") or SYSTEM_CONFIG
+
+
+def _not_a_file(path: str) -> str:
+    """Why `path` cannot be read as a config file ("" when it can): so a directory or a FIFO (which
+    would block the read forever) is named for what it is, not reported as missing."""
+    try:
+        mode = os.stat(path).st_mode & 0o170000
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as e:
+        return "cannot be read (%s)" % (e.strerror or e)
+    if mode == 0o040000:
+        return "is a directory"
+    return "" if mode == 0o100000 else "is not a regular file (a FIFO or device?)"
 
 
 def load_config(path: Optional[str] = None) -> Config:
@@ -161,6 +210,8 @@ def parse_config(data: bytes, path: str) -> Config:
         raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError("config file %s is not UTF-8 text; save it as UTF-8 JSON" % path)
+    except RecursionError:
+        raise ConfigError("config file %s is nested too deeply to be a config; fix it (see README)" % path)
     except ValueError as e:  # json.JSONDecodeError
         raise ConfigError("config file %s is not valid JSON (line %s, column %s: %s); fix the syntax"
                           % (path, getattr(e, "lineno", "?"), getattr(e, "colno", "?"), getattr(e, "msg", e)))
@@ -186,8 +237,9 @@ def _validated(raw, schema: dict, prefix: str, path: str) -> dict:
     for key, spec in schema.items():
         name = prefix + key
         value = raw.get(key)
-        if spec.required and (value is None or value == ""):
-            raise ConfigError("missing required key %s in config file %s; add it" % (name, path))
+        if spec.required and (value is None or isinstance(value, str) and not value.strip()):
+            raise ConfigError("missing required key %s in config file %s; add it%s"
+                              % (name, path, " (it is blank)" if value is not None else ""))
         if value is None and spec.kind != "object":
             out[key] = spec.default
             continue
@@ -224,33 +276,18 @@ def _json_type(value) -> str:
     return "null"
 
 
-def split_url(url: str):
-    """(scheme, host, rest) of an absolute URL, without importing urllib (cached path)."""
-    scheme, sep, remainder = url.partition("://")
-    if not sep:
-        return "", "", url
-    end = min([i for i in (remainder.find(c) for c in "/?#") if i >= 0] or [len(remainder)])
-    netloc, rest = remainder[:end], remainder[end:]
-    host = netloc.rsplit("@", 1)[-1]
-    if host.startswith("[") and "]" in host:
-        host = host[:host.index("]") + 1]
-    else:
-        host = host.split(":", 1)[0]
-    return scheme.lower(), host.lower(), rest
-
-
-def _is_loopback(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
-
-
 def _workspace_url(url: str, path: str) -> str:
-    """databricks_host without a trailing slash; https, or http only on a loopback host."""
-    scheme, host, rest = split_url(url.strip())
+    """databricks_host without a trailing slash; https, or http only to this machine (urls.py says why)."""
     example = "e.g. https://adb-123.4.azuredatabricks.net"
-    if scheme not in ("https", "http") or not host:
+    try:
+        scheme, host, _, rest = urls.parse(url.strip())
+    except urls.UnsafeUrl as e:
+        raise ConfigError("key databricks_host in config file %s must be the workspace URL (%s), got %s: %s"
+                          % (path, example, json.dumps(url), e))
+    if scheme not in ("https", "http"):
         raise ConfigError("key databricks_host in config file %s must be the workspace URL (%s), got %s"
                           % (path, example, json.dumps(url)))
-    if scheme == "http" and not _is_loopback(host):
+    if not urls.cleartext_allowed(scheme, host):
         raise ConfigError("key databricks_host in config file %s must use https:// (plain http is only allowed "
                           "for 127.0.0.1/localhost)" % path)
     if rest.strip("/"):
@@ -261,9 +298,14 @@ def _workspace_url(url: str, path: str) -> str:
 
 def _authority(ad: dict, path: str) -> str:
     """azure_ad.authority, or Entra's authority for the tenant; always https (MSAL refuses anything else)."""
-    authority = (ad["authority"] or MICROSOFT_LOGIN + ad["tenant_id"]).rstrip("/")
-    scheme, host, rest = split_url(authority)
-    if scheme != "https" or not host or not rest.strip("/"):
+    authority = (ad["authority"] or MICROSOFT_LOGIN + ad["tenant_id"].strip()).strip().rstrip("/")
+    try:
+        scheme, _, _, rest = urls.parse(authority)
+        reason = "" if "?" not in rest and "#" not in rest else "it has a query or fragment"
+    except urls.UnsafeUrl as e:
+        scheme, rest, reason = "", "", str(e)
+    if scheme != "https" or not rest.strip("/") or reason:
         raise ConfigError("key azure_ad.authority in config file %s must be an https URL with a path, "
-                          "e.g. %s<tenant_id>; got %s" % (path, MICROSOFT_LOGIN, json.dumps(authority)))
+                          "e.g. %s<tenant_id>; got %s%s" % (path, MICROSOFT_LOGIN, json.dumps(authority),
+                                                             ": " + reason if reason else ""))
     return authority

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from .errors import warn
 from .store import Store
 
 TYPE_CHECKING = False
@@ -22,6 +23,7 @@ SAFETY_MARGIN = 60
 # reused for CLAUDE_CODE_API_KEY_HELPER_TTL_MS (5 min by default) and then sent once more, stale,
 # while the helper re-runs. Ten minutes covers that with the margin above to spare.
 HELPER_MIN_LIFE = 600
+WAITING = "waiting for another claude-db or claude-db-token of yours to finish signing in or refreshing"
 
 
 class DatabricksToken:
@@ -71,7 +73,7 @@ def get_token(config, *, interactive: bool = True, rejected: Optional[str] = Non
     token = _usable(store.read_token(), rejected, min_life)
     if token is not None:
         return token
-    with store.refresh_lock():
+    with store.refresh_lock(WAITING if interactive else None):
         token = _usable(store.read_token(), rejected, min_life)  # another process may have refreshed meanwhile
         if token is not None:
             return token
@@ -83,7 +85,7 @@ def get_token(config, *, interactive: bool = True, rejected: Optional[str] = Non
 def sign_in(config, method: Optional[str] = None) -> DatabricksToken:
     """`claude-db-token login`: a new sign-in even when one is cached, then a fresh Databricks token."""
     store = Store(config)
-    with store.refresh_lock():
+    with store.refresh_lock(WAITING):
         from .identity import Identity
         id_token = Identity(config, store).sign_in(method)
         return _exchange_and_store(config, store, id_token)
@@ -93,7 +95,12 @@ def _exchange_and_store(config, store: Store, id_token: str) -> DatabricksToken:
     from .exchange import exchange
     access_token, expires_in = exchange(config, id_token)
     token = DatabricksToken(access_token, time.time() + expires_in)
-    store.write_token(token.access_token, token.expires_at)
+    try:
+        store.write_token(token.access_token, token.expires_at)
+    except OSError as e:  # a full disk, say: the token still works for this caller
+        if not store.save_failed:
+            warn("could not save the Databricks token to %s (%s); using it anyway, the next run fetches another"
+                 % (store.token_path, e.strerror or e))
     return token
 
 

@@ -68,7 +68,10 @@ def _check_store(store: Store) -> str:
     from .config import state_dir
     directory = state_dir()
     mode = os.stat(directory).st_mode & 0o777
-    return "sign-in kept in %s; directory %s mode %o" % (store.msal_cache_location(), directory, mode)
+    fixed = store.make_private()
+    return "sign-in kept in %s; directory %s mode %o%s" % (
+        store.msal_cache_location(), directory, mode,
+        "; fixed: %s (other users could read them; now 0600)" % ", ".join(fixed) if fixed else "")
 
 
 def _check_idp(config, store: Store) -> str:

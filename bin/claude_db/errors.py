@@ -37,6 +37,42 @@ def tls_error(where: str) -> AuthError:
                      "your company CA bundle" % where)
 
 
+def report(program: str, error: Exception) -> int:
+    """What an entry point does with an exception that reached it: one line on stderr, the exit code.
+
+    OSError with a path (a file or directory of ours that cannot be used) is a local set-up
+    problem: exit 2, the path and the reason. Anything else is a bug: its text could hold a
+    server's answer, so only its type is shown, unless CLAUDE_DB_DEBUG asks for the traceback."""
+    if isinstance(error, ClaudeDbError):
+        message, code = str(error), error.exit_code
+    elif isinstance(error, OSError) and error.filename:
+        message, code = ("cannot use %s (%s); check that path: its owner, its permissions and free space"
+                         % (error.filename, error.strerror or type(error).__name__)), 2
+    elif isinstance(error, OSError):
+        message, code = "a system call failed (%s: %s)" % (type(error).__name__, one_line(error.strerror)), 1
+    else:
+        if os.environ.get("CLAUDE_DB_DEBUG"):
+            raise error
+        message, code = ("internal error (%s); rerun with CLAUDE_DB_DEBUG=1 for the traceback and report it"
+                         % type(error).__name__), 1
+    sys.stderr.write("%s: %s\n" % (program, message))
+    return code
+
+
+def check_ca_bundle_env() -> None:
+    """Before an HTTPS request: a CA bundle variable naming a missing file is the cause, not the server.
+
+    requests uses REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, and fails with an OSError that reads
+    like a server problem when the path does not exist."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        value = os.environ.get(name)
+        if value:
+            if not os.path.exists(value):
+                raise ConfigError("%s=%s: no such file; point it at your CA bundle (PEM) or unset it"
+                                  % (name, value))
+            return
+
+
 def say(message: str) -> None:
     """Progress and prompts: on stderr (stdout is for machine output), prefixed with the program's name."""
     sys.stderr.write("%s: %s\n" % (os.path.basename(sys.argv[0] or "claude-db"), message))

@@ -9,11 +9,13 @@ bounded backoff; every request has a timeout.
 
 from __future__ import annotations
 
+import json
 import time
 
 import requests
 
-from .errors import AuthError, one_line, tls_error
+from . import urls
+from .errors import AuthError, ConfigError, check_ca_bundle_env, one_line, tls_error
 from .identity import jwt_claims
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -32,15 +34,41 @@ def exchange(config, id_token: str):
             "scope": SCOPE}
     if config.service_principal_client_id:
         form["client_id"] = config.service_principal_client_id  # workload identity federation
+    check_ca_bundle_env()
+    try:
+        urls.check_sendable(url, "the token exchange URL")
+    except urls.UnsafeUrl as e:
+        raise ConfigError("%s; fix databricks_host in %s" % (e, config.path))
     response = _post_with_retries(url, form, config)
     if response.status_code == 200:
-        try:
-            body = response.json()
-            return str(body["access_token"]), int(body["expires_in"])
-        except (ValueError, KeyError, TypeError):
-            raise AuthError("Databricks answered the token exchange at %s without a token; check databricks_host "
-                            "in %s" % (url, config.path))
+        return _token_in(response, url, config)
+    if 300 <= response.status_code < 400:
+        raise AuthError("the token exchange at %s answered with a redirect (HTTP %d to %s) instead of a token: "
+                        "databricks_host in %s is not the workspace URL itself (a login page or proxy?); set it to "
+                        "the workspace URL" % (url, response.status_code,
+                                                one_line(response.headers.get("Location"), 120) or "nowhere",
+                                                config.path))
     raise AuthError(refusal_message(config, response.status_code, _error_body(response), jwt_claims(id_token)))
+
+
+def _token_in(response: requests.Response, url: str, config):
+    """(access_token, expires_in) of a 200 answer; a lifetime that is not a positive number is refused."""
+    try:
+        body = response.json()
+        access_token, expires_in = body["access_token"], body["expires_in"]
+    except (ValueError, KeyError, TypeError):
+        raise AuthError("Databricks answered the token exchange at %s without a token; check databricks_host "
+                        "in %s" % (url, config.path))
+    if not isinstance(access_token, str) or not access_token:
+        raise AuthError("Databricks answered the token exchange at %s with an access_token that is not a string; "
+                        "check databricks_host in %s" % (url, config.path))
+    if isinstance(expires_in, str) and expires_in.isdigit():
+        expires_in = int(expires_in)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not 0 < expires_in < 1e9:
+        raise AuthError("Databricks answered the token exchange at %s with expires_in %s, not a positive number "
+                        "of seconds; check databricks_host in %s" % (url, one_line(json.dumps(expires_in), 40),
+                                                                      config.path))
+    return access_token, int(expires_in)
 
 
 def _post_with_retries(url: str, form: dict, config) -> requests.Response:

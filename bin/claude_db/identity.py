@@ -21,8 +21,8 @@ import time
 import msal
 import requests
 
-from .config import split_url
-from .errors import AuthError, ConfigError, one_line, say, tls_error, warn
+from . import urls
+from .errors import AuthError, ConfigError, check_ca_bundle_env, one_line, say, tls_error, warn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def sign_in_timeout(env=None) -> int:
 
 def is_microsoft_authority(authority: str) -> bool:
     """Entra in any cloud (public, US Gov, China, ...), where MSAL's instance discovery belongs."""
-    return split_url(authority)[1] in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
+    return urls.parse(authority)[1] in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
 
 
 def jwt_claims(token: str) -> dict:
@@ -84,11 +84,37 @@ def load_cache(store) -> msal.SerializableTokenCache:
     data = store.read_msal_cache()
     if data:
         try:
+            if not _well_formed(json.loads(data)):
+                raise ValueError("not an MSAL cache")
             cache.deserialize(data)
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, RecursionError):
             warn("ignoring the damaged MSAL token cache; you will be asked to sign in")
             cache = msal.SerializableTokenCache()
     return cache
+
+
+# Fields of MSAL cache entries that MSAL reads as text, and those it reads as whole seconds (in text).
+_TEXT_FIELDS = ("secret", "home_account_id", "client_id", "environment", "username", "authority_type", "realm",
+                "credential_type", "target", "local_account_id")
+_SECONDS_FIELDS = ("expires_on", "extended_expires_on", "cached_at", "refresh_on")
+
+
+def _well_formed(data) -> bool:
+    """The shape MSAL's cache code assumes ({section: {key: {field: text}}}), which it does not check itself:
+    a cache with the right JSON shape but wrong content would otherwise fail deep inside MSAL."""
+    if not isinstance(data, dict):
+        return False
+    for section in data.values():
+        if not isinstance(section, dict):
+            return False
+        for entry in section.values():
+            if not isinstance(entry, dict):
+                return False
+            if any(k in entry and not isinstance(entry[k], str) for k in _TEXT_FIELDS):
+                return False
+            if any(k in entry and not str(entry[k]).isdigit() for k in _SECONDS_FIELDS):
+                return False
+    return True
 
 
 def cached_sign_in(cache: msal.SerializableTokenCache, client_id: str) -> dict:
@@ -100,7 +126,7 @@ def cached_sign_in(cache: msal.SerializableTokenCache, client_id: str) -> dict:
     return {
         "user": accounts[0].get("username") if accounts else None,
         "issuer": claims.get("iss"),
-        "id_token_expires_at": claims.get("exp"),
+        "id_token_expires_at": _seconds(claims.get("exp")) or None,
         "has_refresh_token": bool(refresh),
     }
 
@@ -111,7 +137,7 @@ def _newest_id_token(cache, client_id: str, home_account_id: Optional[str] = Non
         query["home_account_id"] = home_account_id
     tokens = [item.get("secret") for item in cache.search(msal.TokenCache.CredentialType.ID_TOKEN, query=query)]
     tokens = [t for t in tokens if t]
-    return max(tokens, key=lambda t: jwt_claims(t).get("exp") or 0) if tokens else None
+    return max(tokens, key=lambda t: _seconds(jwt_claims(t).get("exp"))) if tokens else None
 
 
 class Identity:
@@ -122,22 +148,31 @@ class Identity:
         self.store = store
         self.cache = load_cache(store)
         self.scopes = list(config.scopes)
-        try:
-            self.app = msal.PublicClientApplication(
-                config.client_id, authority=config.authority, token_cache=self.cache, timeout=HTTP_TIMEOUT,
-                # Instance discovery only makes sense for Microsoft clouds; elsewhere it would call
-                # login.microsoftonline.com (facts/test-idp.md §4).
-                instance_discovery=None if is_microsoft_authority(config.authority) else False)
-        except Exception as e:
-            raise self._idp_error(e)
+        self._app = None
+
+    @property
+    def app(self) -> msal.PublicClientApplication:
+        """MSAL's client, built on first use: building it fetches the IdP's discovery document (network)."""
+        if self._app is None:
+            check_ca_bundle_env()
+            try:
+                self._app = msal.PublicClientApplication(
+                    self.config.client_id, authority=self.config.authority, token_cache=self.cache,
+                    http_client=IdpSession(),
+                    # Instance discovery only makes sense for Microsoft clouds; elsewhere it would call
+                    # login.microsoftonline.com (facts/test-idp.md §4).
+                    instance_discovery=None if is_microsoft_authority(self.config.authority) else False)
+            except Exception as e:
+                raise self._idp_error(e)
+        return self._app
 
     def id_token(self, interactive: bool, method: Optional[str] = None) -> str:
         """An ID token for the exchange: cached -> force_refresh -> sign-in (if interactive)."""
+        cached = self.cached_id_token()
+        if cached:
+            return cached  # no MSAL app, so no discovery: a hung IdP does not hold up the exchange
         account = self._account()
         if account is not None:
-            cached = _newest_id_token(self.cache, self.config.client_id, account.get("home_account_id"))
-            if cached and (jwt_claims(cached).get("exp") or 0) - time.time() > ID_TOKEN_MARGIN:
-                return cached
             refreshed = self._refresh(account)
             if refreshed:
                 return refreshed
@@ -147,6 +182,16 @@ class Identity:
         elif not interactive:
             raise AuthError("not signed in; run `claude-db-token login`")
         return self.sign_in(method, login_hint=account.get("username") if account else None)
+
+    def cached_id_token(self) -> Optional[str]:
+        """The signed-in account's ID token when it has more than ID_TOKEN_MARGIN left; from the cache alone."""
+        accounts = list(self.cache.search(msal.TokenCache.CredentialType.ACCOUNT))
+        if not accounts:
+            return None
+        cached = _newest_id_token(self.cache, self.config.client_id, accounts[0].get("home_account_id"))
+        if cached and _seconds(jwt_claims(cached).get("exp")) - time.time() > ID_TOKEN_MARGIN:
+            return cached
+        return None
 
     def sign_in(self, method: Optional[str] = None, login_hint: Optional[str] = None) -> str:
         """A new sign-in (browser or device code, always with a timeout); returns the new ID token."""
@@ -215,12 +260,24 @@ class Identity:
                 self.app.remove_account(account)
 
     def _save(self) -> None:
+        """Persist the cache; when that fails (full disk) go on with the tokens in hand and say what is lost."""
         if self.cache.has_state_changed:
-            self.store.write_msal_cache(self.cache.serialize())
+            try:
+                self.store.write_msal_cache(self.cache.serialize())
+            except OSError as e:
+                if not self.store.save_failed:
+                    warn("the sign-in could not be saved to %s (%s); this run goes on, but the next one may "
+                         "ask you to sign in again; free some space" % (e.filename or self.store.msal_path,
+                                                                        e.strerror or e))
+                self.store.save_failed = True
+                return
             self.cache.has_state_changed = False
 
     def _idp_error(self, error: Exception) -> AuthError:
         where = "the identity provider %s" % self.config.authority
+        if isinstance(error, urls.UnsafeUrl):
+            return AuthError("%s: %s; its discovery document must publish https endpoints (ask its admin), or fix "
+                             "azure_ad.authority in %s" % (where, error, self.config.path))
         if isinstance(error, requests.exceptions.SSLError):
             return tls_error(where)
         if isinstance(error, requests.exceptions.Timeout):
@@ -231,6 +288,39 @@ class Identity:
                              % (where, self.config.path))
         return AuthError("%s failed: %s; check azure_ad.authority and azure_ad.client_id in %s"
                          % (where, one_line(str(error)), self.config.path))
+
+
+class IdpSession(requests.Session):
+    """MSAL's HTTP client: what MSAL's own would be (a timeout on every request, one retry), and a secret
+    never goes over plain http to another host: not when the discovery document names such an endpoint,
+    not when an https endpoint redirects there (a 307 would repeat the refresh token in the body)."""
+
+    def __init__(self):
+        super().__init__()
+        adapter = requests.adapters.HTTPAdapter(max_retries=1)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+        self.hooks["response"].append(_refuse_unsafe_redirect)
+
+    def request(self, method, url, *args, **kwargs):
+        urls.check_sendable(url, "the identity provider's endpoint")
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _refuse_unsafe_redirect(response, *args, **kwargs):
+    if response.is_redirect:
+        target = requests.compat.urljoin(response.url, response.headers["location"])
+        urls.check_sendable(target, "the identity provider's redirect from %s to" % response.url.split("?")[0])
+    return response
+
+
+def _seconds(value) -> float:
+    """A JWT time claim as a number; anything else (a string, NaN, infinity) counts as already expired."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
+            float("inf"), float("-inf")):
+        return 0
+    return value
 
 
 def _sign_in_refused(result: dict, timeout: int) -> str:

@@ -17,7 +17,7 @@ import socket
 import sys
 
 from .config import home_dir, load_config
-from .errors import ClaudeDbError, ConfigError
+from .errors import ConfigError, report
 
 MODES = ("proxy", "helper", "env")
 HELP_FLAG = "--claude-db-help"
@@ -44,6 +44,8 @@ Exit status: Claude Code's own; 1 sign-in or network failure; 2 usage or config 
 _SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
 _SECRET_PREFIXES = ("DATABRICKS_", "ANTHROPIC_", "CLAUDE_CODE_OAUTH")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+SETTINGS_PREFIX = "claude-db-"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def main(argv=None) -> int:
@@ -69,12 +71,11 @@ def main(argv=None) -> int:
         env = child_environment(os.environ, settings["env"])
         argv = command + ["--settings", settings_path] + args
         return _run(argv, env, config, sock, session_key, token, read_timeout)
-    except ClaudeDbError as e:
-        sys.stderr.write("claude-db: %s\n" % e)
-        return e.exit_code
     except KeyboardInterrupt:  # Ctrl-C during sign-in, before Claude Code started
         sys.stderr.write("\n")
         return 130
+    except Exception as e:  # noqa: B902 - the same guard as claude-db-token's: one line, an exit code
+        return report("claude-db", e)
     finally:
         if settings_path is not None:
             _remove_private_settings(settings_path)
@@ -91,14 +92,51 @@ def listen_on_loopback() -> socket.socket:
 def _write_private_settings(settings: dict) -> str:
     """The settings file, 0600 in a fresh 0700 directory: it holds the session key (in env mode, the token).
 
-    Plain os calls rather than tempfile/secrets: those imports alone cost more than the rest of start-up.
+    The directory's name carries our pid, so that a later launch can remove it if we were killed
+    (kill -9 runs no cleanup). Plain os calls rather than tempfile/secrets: those imports alone cost
+    more than the rest of start-up.
     """
-    directory = os.path.join(os.environ.get("TMPDIR") or "/tmp", "claude-db-" + os.urandom(8).hex())
-    os.mkdir(directory, 0o700)
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    _sweep_stale_settings(tmp)
+    directory = os.path.join(tmp, "%s%d-%s" % (SETTINGS_PREFIX, os.getpid(), os.urandom(8).hex()))
+    try:
+        os.mkdir(directory, 0o700)
+    except OSError as e:
+        raise ConfigError("cannot create a private directory in %s (%s); fix TMPDIR (it must be an existing "
+                          "directory you can write) or unset it" % (tmp, e.strerror or e))
     path = os.path.join(directory, "settings.json")
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
         json.dump(settings, f)
     return path
+
+
+def _sweep_stale_settings(tmp: str) -> None:
+    """Remove the settings directories of our earlier launches whose claude-db is gone (killed)."""
+    try:
+        names = [n for n in os.listdir(tmp) if n.startswith(SETTINGS_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(SETTINGS_PREFIX):].split("-", 1)[0]
+        directory = os.path.join(tmp, name)
+        try:
+            info = os.lstat(directory)
+        except OSError:
+            continue
+        if not pid.isdigit() or info.st_uid != os.getuid() or (info.st_mode & 0o170000) != 0o040000 \
+                or _alive(int(pid)):
+            continue
+        _remove_private_settings(os.path.join(directory, "settings.json"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _remove_private_settings(path: str) -> None:
@@ -202,7 +240,7 @@ def _upstream_timeout() -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if value <= 0:
+    if not 0 < value < 1e9:  # also NaN and infinity, which would never time out
         raise ConfigError("CLAUDE_DB_UPSTREAM_TIMEOUT must be a number of seconds > 0, got %r" % text)
     return value
 
@@ -213,8 +251,7 @@ def _run(argv: list, env: dict, config, sock, session_key: str, token, read_time
     for sig in _SIGNALS:
         signal.signal(sig, child.forward)
     try:
-        # posix_spawn, not subprocess: the import alone would add a tenth to start-up.
-        child.pid = os.posix_spawnp(argv[0], argv, env)
+        child.pid = spawn(argv, env)
     except OSError as e:
         raise ConfigError("cannot run Claude Code (%s): %s; install it (npm i -g @anthropic-ai/claude-code) or set "
                           "launcher.claude_command / CLAUDE_DB_CLAUDE_COMMAND" % (argv[0], e.strerror or e))
@@ -230,6 +267,45 @@ def _run(argv: list, env: dict, config, sock, session_key: str, token, read_time
             server.stop()
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+def spawn(argv: list, env: dict) -> int:
+    """Start Claude Code; its pid. posix_spawn or fork+exec, not subprocess (the import alone would add a
+    tenth to start-up).
+
+    On Linux the child asks the kernel for SIGTERM when claude-db dies (PR_SET_PDEATHSIG, set between
+    fork and exec), so a `kill -9` of claude-db leaves no Claude Code running without its proxy. That
+    needs no helper process; macOS has no such call and keeps posix_spawn (a killed claude-db there
+    leaves Claude Code running until it exits; its settings file is swept by the next launch).
+    """
+    if not sys.platform.startswith("linux"):
+        return os.posix_spawnp(argv[0], argv, env)
+    import ctypes
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+    errors_r, errors_w = os.pipe()  # close-on-exec: EOF tells the parent that exec succeeded
+    pid = os.fork()
+    if pid == 0:  # the child: only async-signal-safe work until exec
+        code = 127
+        try:
+            os.close(errors_r)
+            for sig in _SIGNALS:  # our forwarding handler would swallow a SIGTERM that comes before exec
+                signal.signal(sig, signal.SIG_DFL)
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            if os.getppid() == parent:  # else claude-db died before prctl: do not start at all
+                os.execvpe(argv[0], argv, env)
+            code = 1
+        except OSError as e:
+            os.write(errors_w, str(e.errno).encode())
+        finally:
+            os._exit(code)
+    os.close(errors_w)
+    with os.fdopen(errors_r, "rb") as f:
+        failed = f.read()
+    if failed:
+        os.waitpid(pid, 0)
+        raise OSError(int(failed), os.strerror(int(failed)))
+    return pid
 
 
 def _start_proxy(config, sock, session_key: str, token, read_timeout: float):

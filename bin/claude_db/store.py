@@ -16,10 +16,11 @@ and the token file repeats the identity, checked on read.
 from __future__ import annotations
 
 import binascii
+import errno
 import json
 import os
 
-from .config import home_dir, state_dir
+from .config import check_state_dir, home_dir, state_dir
 from .errors import AuthError, warn
 
 TYPE_CHECKING = False
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from typing import Optional
 
 KEYRING_SERVICE = "databricks-claude-gateway"
-_reported = set()  # damaged files already warned about in this process (get_token reads twice)
+_reported = set()  # (file, warning) pairs already said in this process (get_token reads twice)
 
 
 class Store:
@@ -41,12 +42,16 @@ class Store:
         self.msal_path = os.path.join(directory, "msal-cache-%s.json" % key)
         self.lock_path = os.path.join(directory, "refresh-%s.lock" % key)
         self.keyring_user = "msal-cache-%s" % key
+        self.save_failed = False  # a write failed in this process and the user was told (one warning is enough)
 
-    def refresh_lock(self):
-        """The cross-process lock every refresh of this config's tokens happens under."""
+    def refresh_lock(self, waiting_for: Optional[str] = None):
+        """The cross-process lock every refresh of this config's tokens happens under.
+
+        waiting_for: what to say on stderr when another process holds it (None: wait silently, as the
+        proxy's threads do, so that nothing lands on Claude Code's terminal)."""
         from .refresh_lock import refresh_lock  # only refreshes need it: keep the cached path lean
         state_dir()
-        return refresh_lock(self.lock_path)
+        return refresh_lock(self.lock_path, waiting_for)
 
     # -- the Databricks token ------------------------------------------------
     def read_token(self) -> Optional[dict]:
@@ -56,13 +61,14 @@ class Store:
             return None
         if data.get("identity") != self.config.identity:
             return None  # another config's token (checksum collision): not ours
-        if not isinstance(data.get("access_token"), str) or not isinstance(data.get("expires_at"), (int, float)):
+        if not isinstance(data.get("access_token"), str) or not _is_time(data.get("expires_at")):
             _warn_once(self.token_path, "ignoring the damaged cached Databricks token %s; it will be replaced"
                        % self.token_path)
             return None
         return data
 
     def write_token(self, access_token: str, expires_at: float) -> None:
+        """Save the token (OSError when it cannot be written: the caller still has the token)."""
         _write_private(self.token_path, json.dumps({"identity": self.config.identity, "access_token": access_token,
                                                     "expires_at": expires_at}))
 
@@ -85,6 +91,7 @@ class Store:
         return None if data is None else json.dumps(data)
 
     def write_msal_cache(self, data: str) -> None:
+        """Save the sign-in; the previous one stays in place until the new one is written in full (OSError)."""
         keyring = self._keyring()
         if keyring is not None:
             try:
@@ -97,6 +104,23 @@ class Store:
         _write_private(self.msal_path, data)
 
     # -- everything ------------------------------------------------------------
+    def make_private(self) -> list:
+        """chmod 600 the secret files that group or others could read; returns them (for `doctor`)."""
+        fixed = []
+        for path in (self.token_path, self.msal_path):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue  # missing, or a symlink: reading ignores it and writing replaces it
+            try:
+                info = os.fstat(fd)
+                if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+                    os.fchmod(fd, 0o600)
+                    fixed.append("%s was %o" % (path, info.st_mode & 0o777))
+            finally:
+                os.close(fd)
+        return fixed
+
     def forget(self) -> list:
         """Delete every cached secret of this config; returns where they were (for `logout`)."""
         removed = [path for path in (self.token_path, self.msal_path) if _remove(path)]
@@ -145,18 +169,33 @@ class Store:
 
 
 def _read_json(path: str, what: str) -> Optional[dict]:
-    """The JSON object in `path`; None (with a warning when it is damaged) otherwise."""
+    """The JSON object in `path`; None (with a warning when it is damaged) otherwise.
+
+    Never through a symlink, never from a FIFO or device (O_NOFOLLOW, O_NONBLOCK, regular files only);
+    a file that group or others can read is tightened to 0600 first."""
+    check_state_dir(os.path.dirname(path))
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as e:
-        warn("cannot read the %s %s (%s); ignoring it" % (what, path, e.strerror or e))
+        reason = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror or e
+        _warn_once(path, "cannot read the %s %s (%s); ignoring it" % (what, path, reason))
         return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if (info.st_mode & 0o170000) != 0o100000:
+            _warn_once(path, "ignoring the %s %s: it is not a regular file" % (what, path))
+            return None
+        if info.st_uid != os.geteuid():
+            _warn_once(path, "ignoring the %s %s: it belongs to another user" % (what, path))
+            return None
+        if info.st_mode & 0o077:
+            _make_private(fd, path, what, info.st_mode)
+        raw = f.read()
     try:
         data = json.loads(raw.decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         _warn_once(path, "ignoring the damaged %s %s; it will be replaced" % (what, path))
@@ -164,17 +203,32 @@ def _read_json(path: str, what: str) -> Optional[dict]:
     return data
 
 
+def _make_private(fd: int, path: str, what: str, mode: int) -> None:
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError as e:
+        _warn_once(path, "the %s %s can be read by other users (mode %o) and could not be made 0600 (%s); "
+                         "fix: chmod 600 %s" % (what, path, mode & 0o777, e.strerror or e, path))
+    else:
+        _warn_once(path, "the %s %s could be read by other users (mode %o); made it 0600" % (what, path, mode & 0o777))
+
+
 def _warn_once(path: str, message: str) -> None:
-    if path not in _reported:
-        _reported.add(path)
+    if (path, message) not in _reported:
+        _reported.add((path, message))
         warn(message)
 
 
 def _is_json_object(text: str) -> bool:
     try:
         return isinstance(json.loads(text), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
+
+
+def _is_time(value) -> bool:
+    """An epoch time a token can expire at: a finite number (NaN would never count as expired)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and -1e12 < value < 1e12
 
 
 def _write_private(path: str, text: str) -> None:

@@ -31,7 +31,7 @@ if BIN not in sys.path:
 
 
 def add_federation_policy(fake, issuer, audiences, subject_claim="preferred_username", sp_id=None, subject=None,
-                          policy_id=None):
+                          policy_id=None, jwks_json=None):
     """Create a federation policy through the fake's own account API (so it is validated like one)."""
     path = "/api/2.0/accounts/%s" % fake.account_id
     if sp_id is not None:
@@ -40,6 +40,8 @@ def add_federation_policy(fake, issuer, audiences, subject_claim="preferred_user
     oidc = {"issuer": issuer, "audiences": list(audiences), "subject_claim": subject_claim}
     if subject is not None:
         oidc["subject"] = subject
+    if jwks_json is not None:
+        oidc["jwks_json"] = jwks_json  # the policy's own keys: Databricks then never calls the IdP
     query = {"policy_id": [policy_id]} if policy_id else {}
     admin = fake.issue_token("account-admin@example.test", 60)
     response = fake.dispatch(Request("POST", path, query, {"content-type": "application/json",

@@ -178,7 +178,7 @@ def test_which_refresh_failures_lead_to_a_new_sign_in(offline_config, answer, ou
     identity = Identity.__new__(Identity)  # only the refresh decision, without MSAL's network set-up
     identity.config, identity.scopes = offline_config, ["email"]
     identity.cache = SimpleNamespace(has_state_changed=False)
-    identity.app = SimpleNamespace(acquire_token_silent_with_error=lambda *args, **kwargs: answer)
+    identity._app = SimpleNamespace(acquire_token_silent_with_error=lambda *args, **kwargs: answer)
     if outcome is AuthError:
         with pytest.raises(AuthError) as e:
             identity._refresh({"username": "alice"})

@@ -80,6 +80,7 @@ def test_a_damaged_token_file_is_missing_with_one_warning(config, capsys, conten
     os.makedirs(os.path.dirname(store.token_path), exist_ok=True)
     with open(store.token_path, "w") as f:
         f.write(content)
+    os.chmod(store.token_path, 0o600)  # a loose mode is warned about too (test_claude_db_state_files.py)
     assert store.read_token() is None
     assert store.read_token() is None
     err = capsys.readouterr().err
