@@ -32,11 +32,6 @@ def one_line(text, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def tls_error(where: str) -> AuthError:
-    return AuthError("TLS verification failed for %s; if your network inspects TLS, point REQUESTS_CA_BUNDLE at "
-                     "your company CA bundle" % where)
-
-
 def say(message: str) -> None:
     """Progress and prompts: on stderr (stdout is for machine output), prefixed with the program's name."""
     sys.stderr.write("%s: %s\n" % (os.path.basename(sys.argv[0] or "claude-db"), message))

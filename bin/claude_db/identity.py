@@ -21,8 +21,9 @@ import time
 import msal
 import requests
 
+from . import network
 from .config import split_url
-from .errors import AuthError, ConfigError, one_line, say, tls_error, warn
+from .errors import AuthError, ConfigError, one_line, say, warn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -122,9 +123,11 @@ class Identity:
         self.store = store
         self.cache = load_cache(store)
         self.scopes = list(config.scopes)
+        http = network.session(config, timeout=HTTP_TIMEOUT)  # the egress proxy and CA bundle network.py picks
+        http.mount("https://", requests.adapters.HTTPAdapter(max_retries=1))  # as MSAL does for its own session
         try:
             self.app = msal.PublicClientApplication(
-                config.client_id, authority=config.authority, token_cache=self.cache, timeout=HTTP_TIMEOUT,
+                config.client_id, authority=config.authority, token_cache=self.cache, http_client=http,
                 # Instance discovery only makes sense for Microsoft clouds; elsewhere it would call
                 # login.microsoftonline.com (facts/test-idp.md §4).
                 instance_discovery=None if is_microsoft_authority(config.authority) else False)
@@ -221,8 +224,9 @@ class Identity:
 
     def _idp_error(self, error: Exception) -> AuthError:
         where = "the identity provider %s" % self.config.authority
-        if isinstance(error, requests.exceptions.SSLError):
-            return tls_error(where)
+        failure = network.request_failure(self.config, self.config.authority, error, where)
+        if failure is not None:
+            return failure
         if isinstance(error, requests.exceptions.Timeout):
             return AuthError("%s did not answer within %d s; check your network or VPN and retry"
                              % (where, HTTP_TIMEOUT))

@@ -83,7 +83,8 @@ def auth_proxy(fake_databricks, pki):
     proxy as the launcher does. Every proxy started is stopped at teardown.
     """
     from claude_db.launcher import listen_on_loopback
-    from claude_db.proxy import ProxyThread, client_ssl_context
+    from claude_db.network import ssl_context as network_ssl_context
+    from claude_db.proxy import ProxyThread
 
     threads = []
 
@@ -101,7 +102,7 @@ def auth_proxy(fake_databricks, pki):
         sock = listen_on_loopback()
         port = sock.getsockname()[1]
         key = secrets.token_urlsafe(32)
-        ssl_context = client_ssl_context()
+        ssl_context = network_ssl_context(None)
         ssl_context.load_verify_locations(pki.ca_pem)
         thread = ProxyThread(sock, upstream or fake_databricks.url, base_path, key, recording_fetch, first,
                              ssl_context=ssl_context, **options)
