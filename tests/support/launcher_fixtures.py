@@ -102,10 +102,11 @@ def auth_proxy(fake_databricks, pki):
         sock = listen_on_loopback()
         port = sock.getsockname()[1]
         key = secrets.token_urlsafe(32)
-        ssl_context = network_ssl_context(None)
-        ssl_context.load_verify_locations(pki.ca_pem)
+        if "ssl_context" not in options and "config" not in options:  # else the test picks what is trusted
+            options["ssl_context"] = network_ssl_context(None)
+            options["ssl_context"].load_verify_locations(pki.ca_pem)
         thread = ProxyThread(sock, upstream or fake_databricks.url, base_path, key, recording_fetch, first,
-                             ssl_context=ssl_context, **options)
+                             **options)
         thread.start()
         thread.ready.wait(10)
         threads.append(thread)
