@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from . import network
 from .connections import (HOP_BY_HOP, ClientConnection, ProxyFailure, Request, UpstreamError, UpstreamPool,
                           UpstreamTimeout, UpstreamTLSError)
+from .errors import ClaudeDbError
 
 # Claude Code's credential headers: the session key must never reach the workspace.
 _CLIENT_CREDENTIALS = (b"authorization", b"x-api-key")
@@ -299,8 +300,9 @@ class ProxyThread(threading.Thread):
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._serve())
-        except Exception as e:  # a bug: say so once, and refuse connections rather than leave them hanging
-            sys.stderr.write("claude-db: the proxy stopped (%s: %s)\n" % (type(e).__name__, e))
+        except Exception as e:  # a bug, or a proxy variable we cannot use: say so once, and refuse connections
+            text = str(e) if isinstance(e, ClaudeDbError) else "the proxy stopped (%s: %s)" % (type(e).__name__, e)
+            sys.stderr.write("claude-db: %s\n" % text)
             self._sock.close()
         finally:
             self.ready.set()

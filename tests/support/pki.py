@@ -13,8 +13,8 @@ import ssl
 from dataclasses import dataclass
 
 
-# A name no resolver knows: only the tests' forward proxy maps it to 127.0.0.1 (tests/support/forward_proxy_fixtures.py),
-# so a client that bypasses the proxy cannot reach a server by it. The server certificate covers it.
+# A name no resolver knows: only the tests' forward proxy maps it to 127.0.0.1 (forward_proxy_fixtures.py), so
+# a client that bypasses the proxy cannot reach a server by it. The server certificate covers it.
 PROXY_ONLY_HOST = "workspace.proxy-only.test"
 
 

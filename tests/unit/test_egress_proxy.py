@@ -149,3 +149,14 @@ def test_a_tls_inspecting_proxy_works_only_with_its_ca_in_network_ca_bundle(no_p
     response = trusting.request(body=message_body(stream=False))
     assert response.status == 200, response.read()
     assert len([c for c in fake_databricks.calls() if c.path.endswith("/v1/messages")]) == 1
+
+
+def test_a_proxy_variable_that_cannot_be_used_is_one_line_and_no_hanging_connection(no_proxy_env, auth_proxy,
+                                                                                    fake_databricks, capfd):
+    no_proxy_env.setenv("HTTPS_PROXY", "socks5://alice:hidden@127.0.0.1:1080")
+    proxy = auth_proxy(upstream=proxy_only_url(fake_databricks))
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", proxy.port), 5)
+    assert capfd.readouterr().err == (
+        "claude-db: the proxy socks5://alice:***@127.0.0.1:1080 (from HTTPS_PROXY) must be an http:// proxy URL, e.g. "
+        "http://proxy.example.com:3128 or http://user:password@proxy.example.com:3128\n")

@@ -51,8 +51,8 @@ def test_all_proxy_is_the_fallback_and_a_bare_host_port_is_http(env):
 
 
 @pytest.mark.parametrize("no_proxy, direct", [
-    ("azuredatabricks.net", True), (".azuredatabricks.net", True), ("*", True), ("other.net,adb-1.2.azuredatabricks.net", True),
-    ("databricks.net", False), ("10.0.0.0/8", False),
+    ("azuredatabricks.net", True), (".azuredatabricks.net", True), ("*", True),
+    ("other.net,adb-1.2.azuredatabricks.net", True), ("databricks.net", False), ("10.0.0.0/8", False),
 ])
 def test_no_proxy_suffixes_and_star(env, no_proxy, direct):
     env.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
@@ -152,7 +152,7 @@ def test_claude_code_gets_no_proxy_for_loopback_merged_with_the_users_own():
 def test_the_cached_token_path_still_imports_nothing_heavy():
     """network.py is imported by config.py, so it must stay as light as config.py."""
     code = ("import sys; sys.path.insert(0, %r); import claude_db.cli, claude_db.launcher; "
-            "print(sorted(m for m in ('requests', 'urllib.request', 'urllib.parse', 'ssl', 'msal') if m in sys.modules))"
-            % BIN)
+            "print(sorted(m for m in ('requests', 'urllib.request', 'urllib.parse', 'ssl', 'msal') "
+            "if m in sys.modules))" % BIN)
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"
