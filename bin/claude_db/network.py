@@ -47,7 +47,8 @@ class Route:
 
     @property
     def target(self) -> str:
-        return "%s:%d" % (self.host, self.port)
+        """host:port as CONNECT names it (an IPv6 address in brackets)."""
+        return ("[%s]:%d" if ":" in self.host else "%s:%d") % (self.host, self.port)
 
     @property
     def shown(self) -> str:

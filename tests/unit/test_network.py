@@ -41,6 +41,7 @@ def test_lower_case_beats_upper_case_and_the_scheme_picks_the_variable(env):
     assert (chosen.proxy, chosen.source, chosen.target) == ("http://lower:3128", "https_proxy",
                                                             "adb-1.2.azuredatabricks.net:443")
     assert network.route(_config(), "http://127.0.0.1:8080").proxy == "http://plain:3128"
+    assert network.route(_config(), "https://[::1]:8443").target == "[::1]:8443"
 
 
 def test_all_proxy_is_the_fallback_and_a_bare_host_port_is_http(env):
