@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.support.idp_fixtures",
     "tests.support.credential_fixtures",
     "tests.support.launcher_fixtures",
+    "tests.support.forward_proxy_fixtures",
 ]

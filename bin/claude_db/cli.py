@@ -45,7 +45,9 @@ cached token); 2 usage or config error.
 
 environment: CLAUDE_DB_CONFIG (config path), CLAUDE_DB_HOME (state directory),
 CLAUDE_DB_LOGIN_TIMEOUT (seconds to finish a sign-in, default 300), BROWSER
-(browser program), REQUESTS_CA_BUNDLE (CA bundle when TLS is inspected).
+(browser program), HTTPS_PROXY / HTTP_PROXY / NO_PROXY (egress proxy; config
+network.proxy wins), REQUESTS_CA_BUNDLE (CA bundle when TLS is inspected;
+config network.ca_bundle wins).
 
 examples:
   claude-db-token login --device     sign in from an SSH session

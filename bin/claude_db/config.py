@@ -3,7 +3,8 @@
 Format (the seed's keys stay valid, every new key is optional), see DESIGN.md:
 databricks_host, endpoint_name, model, route, models{opus,sonnet,haiku},
 azure_ad{tenant_id, client_id, scopes, authority}, federation{service_principal_client_id},
-token_cache{method, fallback}, launcher{mode, claude_command}. JSON null means "not set".
+token_cache{method, fallback}, launcher{mode, claude_command}, network{proxy, ca_bundle}.
+JSON null means "not set".
 
 This module is on the cached-token path, so it imports only json and os (no
 typing, urllib, dataclasses: each costs about as much as starting Python).
@@ -16,6 +17,7 @@ import os
 
 from . import urls
 from .errors import ConfigError
+from .network import checked_proxy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,6 +64,9 @@ SCHEMA = {
         "mode": _Key("string", default="proxy", choices=("proxy", "helper", "env")),
         "claude_command": _Key("string", default="claude"),
     }),
+    # The egress proxy and the CA bundle of a TLS-inspecting network; network.py says how they combine with
+    # HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE.
+    "network": _Key("object", children={"proxy": _Key("string"), "ca_bundle": _Key("string")}),
 }
 
 
@@ -70,7 +75,7 @@ class Config:
 
     __slots__ = ("path", "databricks_host", "endpoint_name", "model", "route", "models", "tenant_id", "client_id",
                  "scopes", "authority", "service_principal_client_id", "token_cache_method", "token_cache_fallback",
-                 "launcher_mode", "claude_command")
+                 "launcher_mode", "claude_command", "network_proxy", "network_ca_bundle")
 
     def __init__(self, path: str, raw: dict):
         ad = raw["azure_ad"]
@@ -90,6 +95,9 @@ class Config:
             "token_cache_fallback": raw["token_cache"]["fallback"],
             "launcher_mode": raw["launcher"]["mode"],
             "claude_command": raw["launcher"]["claude_command"],
+            "network_proxy": checked_proxy(raw["network"]["proxy"], "network.proxy in %s" % path)
+            if raw["network"]["proxy"] else None,
+            "network_ca_bundle": raw["network"]["ca_bundle"] or None,
         }
         for name, value in fields.items():
             object.__setattr__(self, name, value)

@@ -78,6 +78,14 @@ class _Stop(Exception):
     """Raised from a parser callback: parse no further, the request was refused."""
 
 
+class UpstreamTLSError(UpstreamError):
+    """The workspace's certificate did not verify (a TLS-inspecting proxy whose CA we do not trust?)."""
+
+
+class ProxyFailure(UpstreamError):
+    """The egress proxy refused the tunnel or could not be reached; the message names the proxy."""
+
+
 class Request:
     """One request from Claude Code: method, raw target (path + query), headers, the whole body."""
 
@@ -576,17 +584,48 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport.abort()
 
 
+class _TunnelReply(asyncio.Protocol):
+    """The egress proxy's answer to CONNECT: its status line and headers, nothing after them."""
+
+    MAX_HEAD = 64 * 1024
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.answer = loop.create_future()  # type: asyncio.Future  # (status, reason)
+        self._head = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._head += data
+        if self.answer.done():
+            return
+        if b"\r\n\r\n" not in self._head:
+            if len(self._head) > self.MAX_HEAD:
+                self.answer.set_exception(ConnectionError("an endless answer to CONNECT"))
+            return
+        status_line = self._head.split(b"\r\n", 1)[0].split(None, 2)
+        if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/") or not status_line[1].isdigit():
+            self.answer.set_exception(ConnectionError("not an HTTP answer to CONNECT"))
+            return
+        reason = status_line[2].decode("latin-1").strip() if len(status_line) > 2 else ""
+        self.answer.set_result((int(status_line[1]), reason))
+
+    def connection_lost(self, exc) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(ConnectionError("the proxy closed the connection"))
+
+
 class UpstreamPool:
-    """Keep-alive connections to one workspace, reused across requests."""
+    """Keep-alive connections to one workspace, reused across requests; through a CONNECT tunnel when the
+    route (network.Route) names an egress proxy. A tunnel is kept alive and reused like a direct connection."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, ssl_context: Optional[ssl.SSLContext],
-                 connect_timeout: float, read_timeout: float):
+                 connect_timeout: float, read_timeout: float, route=None):
         self.loop = loop
         self.host = host
         self.port = port
         self.ssl = ssl_context
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.route = route if route is not None and route.proxy else None
         self._idle = []  # type: List[UpstreamConnection]
         self._all = set()  # type: set
 
@@ -596,16 +635,64 @@ class UpstreamPool:
             if not connection.closed:
                 connection.reused = True
                 return connection
+        where = " through the proxy %s" % self.route.shown if self.route else ""
         try:
-            connection = (await asyncio.wait_for(self.loop.create_connection(
-                lambda: UpstreamConnection(self), self.host, self.port, ssl=self.ssl,
-                server_hostname=self.host if self.ssl else None), self.connect_timeout))[1]
+            connection = await asyncio.wait_for(self._connect(), self.connect_timeout)
         except asyncio.TimeoutError:
-            raise UpstreamTimeout("no connection to the workspace within %g s" % self.connect_timeout) from None
+            raise UpstreamTimeout("no connection to the workspace within %g s%s" % (self.connect_timeout, where)) \
+                from None
+        except ssl.SSLCertVerificationError as e:
+            raise UpstreamTLSError("TLS verification failed (%s)" % e.verify_message) from None
         except (OSError, ssl.SSLError) as e:
-            raise UpstreamError("cannot connect to the workspace (%s)" % (e.strerror or type(e).__name__)) from None
+            raise UpstreamError("cannot connect to the workspace (%s)%s" % (e.strerror or type(e).__name__, where)) \
+                from None
         self._all.add(connection)
         return connection
+
+    async def _connect(self) -> UpstreamConnection:
+        if self.route is None:
+            return (await self.loop.create_connection(
+                lambda: UpstreamConnection(self), self.host, self.port, ssl=self.ssl,
+                server_hostname=self.host if self.ssl else None))[1]
+        transport = await self._tunnel()
+        connection = UpstreamConnection(self)
+        if self.ssl is not None:
+            try:
+                transport = await self.loop.start_tls(transport, connection, self.ssl, server_hostname=self.host)
+            except BaseException:
+                transport.abort()
+                raise
+        else:
+            transport.set_protocol(connection)
+        connection.connection_made(transport)
+        return connection
+
+    async def _tunnel(self) -> asyncio.Transport:
+        """A TCP connection to the proxy on which CONNECT host:port succeeded (RFC 9110 9.3.6)."""
+        route = self.route
+        try:
+            transport, reply = await self.loop.create_connection(lambda: _TunnelReply(self.loop),
+                                                                 *route.proxy_address())
+        except OSError as e:
+            raise ProxyFailure(route.unreachable((e.strerror or type(e).__name__).lower())) from None
+        target = route.target.encode("idna")
+        head = b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n" % (target, target)
+        authorization = route.proxy_authorization()
+        if authorization:
+            head += b"Proxy-Authorization: %s\r\n" % authorization.encode("latin-1")
+        transport.write(head + b"\r\n")
+        try:
+            status, reason = await reply.answer
+        except ConnectionError as e:
+            transport.abort()
+            raise ProxyFailure(route.unreachable(str(e))) from None
+        except BaseException:
+            transport.abort()
+            raise
+        if not 200 <= status < 300:
+            transport.abort()
+            raise ProxyFailure(route.refused(status, reason))
+        return transport
 
     def release(self, connection: UpstreamConnection, keep_alive: bool) -> None:
         if keep_alive and not connection.closed:

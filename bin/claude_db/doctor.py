@@ -1,6 +1,7 @@
 """`claude-db-token doctor`: each link of the chain checked in order, one pass/fail line with the fix.
 
-config -> token store -> IdP discovery -> cached sign-in -> token exchange -> serving endpoint(s).
+config -> token store -> route to the IdP (direct or which proxy) -> route to the workspace (the auth
+proxy's own tunnel + TLS code) -> IdP discovery -> cached sign-in -> token exchange -> serving endpoint(s).
 A failed link marks the ones that need it as skipped rather than piling up errors.
 """
 
@@ -18,6 +19,8 @@ def run_doctor(config) -> int:
     store = Store(config)
     report.ok("config", "%s (workspace %s)" % (config.path, config.databricks_host))
     report.run("token store", lambda: _check_store(store))
+    report.run("IdP route", lambda: _check_idp_route(config))
+    report.run("workspace route", lambda: _check_workspace_route(config))
     idp_ok = report.run("identity provider", lambda: _check_idp(config, store))
     signed_in = idp_ok and report.run("sign-in", lambda: _check_sign_in(config, store))
     token = None
@@ -74,6 +77,18 @@ def _check_store(store: Store) -> str:
         "; fixed: %s (other users could read them; now 0600)" % ", ".join(fixed) if fixed else "")
 
 
+def _check_idp_route(config) -> str:
+    """Direct or through which proxy (password redacted); the IdP check below goes the same way."""
+    from .network import route
+    return route(config, config.authority).describe()
+
+
+def _check_workspace_route(config) -> str:
+    """The auth proxy's own connection code (CONNECT tunnel, TLS): what `doctor` passes, prompts can use."""
+    from .proxy import check_workspace_connection
+    return check_workspace_connection(config)
+
+
 def _check_idp(config, store: Store) -> str:
     from .identity import Identity
     identity = Identity(config, store)  # MSAL fetches the discovery document here
@@ -99,12 +114,14 @@ def _check_exchange(config):
 def _check_endpoint(config, name: str, token) -> str:
     import requests
     from .errors import AuthError
+    from .network import request_failure, session
     url = "%s/api/2.0/serving-endpoints/%s" % (config.databricks_host, name)
     try:
-        response = requests.get(url, headers={"Authorization": "Bearer " + token.access_token}, timeout=(10, 30),
-                                auth=lambda r: r)
+        with session(config) as http:
+            response = http.get(url, headers={"Authorization": "Bearer " + token.access_token}, timeout=(10, 30))
     except requests.exceptions.RequestException as e:
-        raise AuthError("cannot reach %s (%s); check your network" % (config.databricks_host, type(e).__name__))
+        raise (request_failure(config, url, e, "Databricks at %s" % config.databricks_host)
+               or AuthError("cannot reach %s (%s); check your network" % (config.databricks_host, type(e).__name__)))
     if response.status_code == 404:
         raise AuthError("no serving endpoint %s in %s; fix: an admin runs playbooks/admin.yml, or fix endpoint_name/"
                         "models in %s" % (name, config.databricks_host, config.path))

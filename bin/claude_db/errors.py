@@ -32,11 +32,6 @@ def one_line(text, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def tls_error(where: str) -> AuthError:
-    return AuthError("TLS verification failed for %s; if your network inspects TLS, point REQUESTS_CA_BUNDLE at "
-                     "your company CA bundle" % where)
-
-
 def report(program: str, error: Exception) -> int:
     """What an entry point does with an exception that reached it: one line on stderr, the exit code.
 
@@ -57,20 +52,6 @@ def report(program: str, error: Exception) -> int:
                          % type(error).__name__), 1
     sys.stderr.write("%s: %s\n" % (program, message))
     return code
-
-
-def check_ca_bundle_env() -> None:
-    """Before an HTTPS request: a CA bundle variable naming a missing file is the cause, not the server.
-
-    requests uses REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, and fails with an OSError that reads
-    like a server problem when the path does not exist."""
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        value = os.environ.get(name)
-        if value:
-            if not os.path.exists(value):
-                raise ConfigError("%s=%s: no such file; point it at your CA bundle (PEM) or unset it"
-                                  % (name, value))
-            return
 
 
 def say(message: str) -> None:

@@ -14,8 +14,8 @@ import time
 
 import requests
 
-from . import urls
-from .errors import AuthError, ConfigError, check_ca_bundle_env, one_line, tls_error
+from . import network, urls
+from .errors import AuthError, ConfigError, one_line
 from .identity import jwt_claims
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -34,7 +34,6 @@ def exchange(config, id_token: str):
             "scope": SCOPE}
     if config.service_principal_client_id:
         form["client_id"] = config.service_principal_client_id  # workload identity federation
-    check_ca_bundle_env()
     try:
         urls.check_sendable(url, "the token exchange URL")
     except urls.UnsafeUrl as e:
@@ -72,15 +71,15 @@ def _token_in(response: requests.Response, url: str, config):
 
 
 def _post_with_retries(url: str, form: dict, config) -> requests.Response:
-    with requests.Session() as session:
+    with network.session(config) as session:
         for attempt in range(1, ATTEMPTS + 1):
             last = attempt == ATTEMPTS
             try:
                 # auth=no-op: requests would otherwise add ~/.netrc credentials for this host.
                 response = session.post(url, data=form, timeout=TIMEOUT, allow_redirects=False,
                                         headers={"Accept": "application/json"}, auth=lambda r: r)
-            except requests.exceptions.SSLError:
-                raise tls_error("Databricks at %s" % config.databricks_host)
+            except (requests.exceptions.ProxyError, requests.exceptions.SSLError) as e:
+                raise network.request_failure(config, url, e, "Databricks at %s" % config.databricks_host)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
                 if last:
                     raise AuthError("cannot reach Databricks at %s (%s after %d attempts); check your network or "

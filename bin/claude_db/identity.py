@@ -21,8 +21,8 @@ import time
 import msal
 import requests
 
-from . import urls
-from .errors import AuthError, ConfigError, check_ca_bundle_env, one_line, say, tls_error, warn
+from . import network, urls
+from .errors import AuthError, ConfigError, one_line, say, warn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -154,11 +154,11 @@ class Identity:
     def app(self) -> msal.PublicClientApplication:
         """MSAL's client, built on first use: building it fetches the IdP's discovery document (network)."""
         if self._app is None:
-            check_ca_bundle_env()
+            http = idp_session(self.config)
             try:
                 self._app = msal.PublicClientApplication(
                     self.config.client_id, authority=self.config.authority, token_cache=self.cache,
-                    http_client=IdpSession(),
+                    http_client=http,
                     # Instance discovery only makes sense for Microsoft clouds; elsewhere it would call
                     # login.microsoftonline.com (facts/test-idp.md §4).
                     instance_discovery=None if is_microsoft_authority(self.config.authority) else False)
@@ -278,8 +278,9 @@ class Identity:
         if isinstance(error, urls.UnsafeUrl):
             return AuthError("%s: %s; its discovery document must publish https endpoints (ask its admin), or fix "
                              "azure_ad.authority in %s" % (where, error, self.config.path))
-        if isinstance(error, requests.exceptions.SSLError):
-            return tls_error(where)
+        failure = network.request_failure(self.config, self.config.authority, error, where)
+        if failure is not None:
+            return failure
         if isinstance(error, requests.exceptions.Timeout):
             return AuthError("%s did not answer within %d s; check your network or VPN and retry"
                              % (where, HTTP_TIMEOUT))
@@ -290,22 +291,24 @@ class Identity:
                          % (where, one_line(str(error)), self.config.path))
 
 
-class IdpSession(requests.Session):
-    """MSAL's HTTP client: what MSAL's own would be (a timeout on every request, one retry), and a secret
-    never goes over plain http to another host: not when the discovery document names such an endpoint,
-    not when an https endpoint redirects there (a 307 would repeat the refresh token in the body)."""
+def idp_session(config) -> requests.Session:
+    """MSAL's HTTP client: network.session() (the egress proxy and CA bundle in force) with what MSAL's own
+    would have (a timeout on every request, one retry), and a secret never goes over plain http to another
+    host: not when the discovery document names such an endpoint, not when an https endpoint redirects
+    there (a 307 would repeat the refresh token in the body)."""
+    http = network.session(config, timeout=HTTP_TIMEOUT)
+    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
+    http.hooks["response"].append(_refuse_unsafe_redirect)
+    send = http.request
 
-    def __init__(self):
-        super().__init__()
-        adapter = requests.adapters.HTTPAdapter(max_retries=1)
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
-        self.hooks["response"].append(_refuse_unsafe_redirect)
-
-    def request(self, method, url, *args, **kwargs):
+    def request(method, url, *args, **kwargs):
         urls.check_sendable(url, "the identity provider's endpoint")
-        kwargs.setdefault("timeout", HTTP_TIMEOUT)
-        return super().request(method, url, *args, **kwargs)
+        return send(method, url, *args, **kwargs)
+
+    http.request = request
+    return http
 
 
 def _refuse_unsafe_redirect(response, *args, **kwargs):

@@ -194,8 +194,14 @@ def _token_tool() -> str:
 
 
 def child_environment(parent, settings_env: dict) -> dict:
-    """The parent's environment without credentials, plus the settings' env (which Claude Code applies anyway)."""
-    env = {k: v for k, v in parent.items() if not _is_credential(k)}
+    """The parent's environment without credentials, plus the settings' env (which Claude Code applies anyway).
+
+    NO_PROXY and no_proxy get 127.0.0.1 and localhost added to the user's own entries, so that Claude Code
+    reaches the loopback proxy directly even when HTTPS_PROXY/HTTP_PROXY name an egress proxy.
+    """
+    from .network import loopback_no_proxy
+    env = {k: v for k, v in parent.items() if not _is_credential(k) and k.upper() != "NO_PROXY"}
+    env["NO_PROXY"] = env["no_proxy"] = loopback_no_proxy(parent)
     env.update(settings_env)
     return env
 
@@ -317,7 +323,7 @@ def _start_proxy(config, sock, session_key: str, token, read_timeout: float):
         return get_token(config, interactive=False, rejected=rejected)
 
     server = ProxyThread(sock, config.databricks_host, "%s/anthropic" % config.route, session_key, fetch, token,
-                         read_timeout=read_timeout)
+                         read_timeout=read_timeout, config=config)
     server.start()
     return server
 

@@ -11,7 +11,6 @@ replays the request itself.
 
 import asyncio
 import hmac
-import os
 import socket
 import ssl
 import sys
@@ -20,8 +19,10 @@ import time
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
-from .connections import (HOP_BY_HOP, ClientConnection, ClientLimits, Clients, Refusal, Request, UpstreamError,
-                          UpstreamPool, UpstreamTimeout, refusal)
+from . import network
+from .connections import (HOP_BY_HOP, ClientConnection, ClientLimits, Clients, ProxyFailure, Refusal, Request,
+                          UpstreamError, UpstreamPool, UpstreamTimeout, UpstreamTLSError, refusal)
+from .errors import ClaudeDbError
 
 # Claude Code's credential headers: the session key must never reach the workspace.
 _CLIENT_CREDENTIALS = (b"authorization", b"x-api-key")
@@ -94,15 +95,19 @@ class AuthProxy:
 
     def __init__(self, upstream: str, base_path: str, session_key: str, tokens: TokenKeeper,
                  ssl_context: Optional[ssl.SSLContext] = None, connect_timeout: float = 30.0,
-                 read_timeout: float = 600.0, limits: Optional[ClientLimits] = None):
+                 read_timeout: float = 600.0, limits: Optional[ClientLimits] = None, config=None):
+        """`config`: the workstation config, for network.proxy / network.ca_bundle (None: the environment's)."""
         url = urlsplit(upstream)
         self._host = url.hostname
         self._port = url.port or (443 if url.scheme == "https" else 80)
         self._host_header = url.netloc.encode()
+        self._config = config
+        self.route = network.route(config, upstream)
         if url.scheme == "https":
-            self._ssl = ssl_context if ssl_context is not None else client_ssl_context()
+            self._ssl = ssl_context if ssl_context is not None else network.ssl_context(config)
         else:
             self._ssl = None
+        self._reported = set()  # the network failures already told to the user's terminal
         base = ("/" + base_path.strip("/")).encode()
         self._base = base
         self._forwarded = frozenset(base + p for p in _FORWARDED_PATHS)
@@ -114,10 +119,14 @@ class AuthProxy:
         self.limits = limits or ClientLimits()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._pool = UpstreamPool(loop, self._host, self._port, self._ssl, *self._timeouts)
+        self._pool = UpstreamPool(loop, self._host, self._port, self._ssl, *self._timeouts, route=self.route)
 
     def close(self) -> None:
         self._pool.close()
+
+    async def check_connection(self) -> None:
+        """Open one connection to the workspace as a request would (tunnel, TLS), then drop it; for doctor."""
+        self._pool.discard(await self._pool.acquire())
 
     def screen(self, request: Request) -> Optional[Refusal]:
         """Decide from the head alone (body not read yet): None forwards it, else the answer instead."""
@@ -152,10 +161,25 @@ class AuthProxy:
         except UpstreamTimeout:
             _error(client, 504, "api_error", "claude-db proxy: the Databricks endpoint did not answer in time")
             return
+        except ProxyFailure as e:
+            self._network_failure(client, str(e))
+            return
+        except UpstreamTLSError:
+            where = "the Databricks workspace %s" % self._host_header.decode()
+            self._network_failure(client, network.tls_failure(self._config, where))
+            return
         except UpstreamError as e:
             _error(client, 502, "api_error", "claude-db proxy: cannot reach the Databricks endpoint: %s" % e)
             return
         await self._relay(client, connection, response)
+
+    def _network_failure(self, client: ClientConnection, message: str) -> None:
+        """The egress proxy or TLS stands in the way: Claude Code gets the message, the terminal gets it once."""
+        _error(client, 502, "api_error", "claude-db: " + message)
+        if message not in self._reported:
+            self._reported.add(message)
+            sys.stderr.write("claude-db: %s\n" % message)
+            sys.stderr.flush()
 
     def _request_head(self, request: Request) -> bytes:
         """The request line and headers for the workspace, up to where the Authorization header goes."""
@@ -227,6 +251,28 @@ def _error(client: ClientConnection, status: int, kind: str, message: str) -> No
     client.respond(status, b"Error", answer.body)
 
 
+def check_workspace_connection(config, timeout: float = 10.0) -> str:
+    """doctor's check of the path prompts take: the pool's own tunnel and TLS code. AuthError with the cause."""
+    from .errors import AuthError
+    proxy = AuthProxy(config.databricks_host, "", "", None, connect_timeout=timeout, config=config)
+    loop = new_event_loop()
+    try:
+        proxy.start(loop)
+        loop.run_until_complete(proxy.check_connection())
+    except ProxyFailure as e:
+        raise AuthError(str(e))
+    except UpstreamTLSError:
+        raise AuthError(network.tls_failure(config, "the Databricks workspace %s" % config.databricks_host))
+    except UpstreamError as e:
+        raise AuthError("%s; check your network or VPN, or databricks_host in %s" % (e, config.path))
+    finally:
+        proxy.close()
+        loop.close()
+    path, source = network.ca_bundle(config)
+    return "%s: connected to %s, TLS verified with %s" % (
+        proxy.route.describe(), proxy.route.target, "%s (%s)" % (path, source) if path else source)
+
+
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """uvloop where it installs (less CPU per streamed chunk), asyncio otherwise."""
     try:
@@ -234,11 +280,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
-
-
-def client_ssl_context() -> ssl.SSLContext:
-    """Trust what the credential helper (requests) trusts: $REQUESTS_CA_BUNDLE, else the system store."""
-    return ssl.create_default_context(cafile=os.environ.get("REQUESTS_CA_BUNDLE") or None)
 
 
 class ProxyThread(threading.Thread):
@@ -263,8 +304,9 @@ class ProxyThread(threading.Thread):
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._serve())
-        except Exception as e:  # a bug: say so once, and refuse connections rather than leave them hanging
-            sys.stderr.write("claude-db: the proxy stopped (%s: %s)\n" % (type(e).__name__, e))
+        except Exception as e:  # a bug, or a proxy variable we cannot use: say so once, and refuse connections
+            text = str(e) if isinstance(e, ClaudeDbError) else "the proxy stopped (%s: %s)" % (type(e).__name__, e)
+            sys.stderr.write("claude-db: %s\n" % text)
             self._sock.close()
         finally:
             self.ready.set()

@@ -1,8 +1,10 @@
 """Benchmark of the claude-db auth proxy (prints numbers; not a pass/fail test).
 
 Side by side in one run, against one local upstream that streams 100 SSE events
-for an 80 KB request: direct, through the claude-db proxy, and through nginx
-(the yardstick), at 1 and 32 concurrent streams: p50/p99 of time to first event
+for an 80 KB request: direct, through the claude-db proxy, through the claude-db
+proxy whose upstream pool tunnels through a forward proxy (`+egress`: proxy.py,
+as behind a corporate egress proxy), and through nginx (the yardstick), at 1 and
+32 concurrent streams: p50/p99 of time to first event
 and total time, CPU seconds per streamed request of each proxy, proxy RSS. Then
 claude-db start-up (exec -> Claude Code spawned, cached token) beside
 `python3 -c pass`.
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 
 import aiohttp
 
@@ -150,7 +153,7 @@ def pct(values, p):
 def report_streams(results, cpu, concurrency):
     direct_ttfb, direct_total = results["direct"]
     print("\n%d concurrent stream(s), %d requests per target" % (concurrency, len(direct_ttfb)))
-    print("  %-8s %9s %9s %9s %9s | %10s %10s %10s %10s | %s" % (
+    print("  %-9s %9s %9s %9s %9s | %10s %10s %10s %10s | %s" % (
         "target", "ttfb p50", "ttfb p99", "total p50", "total p99",
         "+ttfb p50", "+ttfb p99", "+total p50", "+total p99", "CPU ms/request"))
     for name, (ttfb, total) in results.items():
@@ -159,7 +162,7 @@ def report_streams(results, cpu, concurrency):
                  for p in (50, 99)]
         per_req = "%.3f" % (1000 * cpu[name] / len(ttfb)) if name != "direct" else "-"
         row = (name,) + tuple(ms) + tuple(added) + (per_req,)
-        print("  %-8s %9.3f %9.3f %9.3f %9.3f | %10.3f %10.3f %10.3f %10.3f | %s" % row)
+        print("  %-9s %9.3f %9.3f %9.3f %9.3f | %10.3f %10.3f %10.3f %10.3f | %s" % row)
 
 
 def bench_startup(tmp, n):
@@ -210,6 +213,7 @@ def main():
           % (len(body), len(EVENT), sys.version.split()[0]))
     procs = []
     tmp = tempfile.mkdtemp(prefix="bench-proxy-")
+    egress = None
     try:
         upstream, up_port = start([sys.executable, "-c", UPSTREAM])
         procs.append(upstream)
@@ -218,6 +222,14 @@ def main():
         path = BASE + "/v1/messages?beta=true"
         targets = {"direct": ("http://127.0.0.1:%d%s" % (up_port, path), None),
                    "claude-db": ("http://127.0.0.1:%d%s" % (proxy_port, path), proxy.pid)}
+        sys.path.insert(0, REPO)
+        from tests.support.forward_proxy_fixtures import ForwardProxy  # the tests' forward proxy
+
+        egress = ForwardProxy(os.path.join(tmp, "egress"), upstream_ca="", idle_timeout=600)
+        tunnelled, tunnelled_port = start([sys.executable, "-c", PROXY, "http://127.0.0.1:%d" % up_port],
+                                          env=dict(os.environ, HTTP_PROXY=egress.url, NO_PROXY=""))
+        procs.append(tunnelled)
+        targets["+egress"] = ("http://127.0.0.1:%d%s" % (tunnelled_port, path), tunnelled.pid)
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
         if nginx:
             port = free_port()
@@ -239,9 +251,13 @@ def main():
             results, cpu = asyncio.run(measure(targets, concurrency, opts.requests, opts.rounds, body))
             report_streams(results, cpu, concurrency)
         print("\nclaude-db proxy RSS: %.1f MB now, %.1f MB peak" % (rss_mb(proxy.pid), rss_mb(proxy.pid, "VmHWM")))
+        print("+egress: HTTP_PROXY=%s (proxy.py %s); tunnels it opened for all those requests: %d"
+              % (egress.url, version("proxy.py"), len(egress.upstreams())))
         if opts.startup_runs:
             bench_startup(tmp, opts.startup_runs)
     finally:
+        if egress is not None:
+            egress.stop()
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:

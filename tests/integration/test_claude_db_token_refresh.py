@@ -113,8 +113,9 @@ def test_an_untrusted_idp_certificate_is_a_tls_error(workstation, tmp_path):
     other_ca = make_pki(str(tmp_path / "other-ca")).ca_pem
     env = {name: other_ca for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")}
     line = workstation.run(env=env, check=1).stderr.strip()
-    assert line == ("claude-db-token: TLS verification failed for the identity provider %s; if your network "
-                    "inspects TLS, point REQUESTS_CA_BUNDLE at your company CA bundle" % workstation.idp.authority)
+    assert line == ("claude-db-token: TLS verification failed for the identity provider %s with the CA bundle %s "
+                    "(from REQUESTS_CA_BUNDLE); if your network inspects TLS, that bundle must hold your company's "
+                    "CA" % (workstation.idp.authority, other_ca))
 
 
 def test_429_then_success(workstation):

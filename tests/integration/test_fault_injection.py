@@ -411,8 +411,8 @@ def test_idp_damaged_msal_cache_means_sign_in_again(workstation, cache):
 def test_idp_ca_bundle_that_does_not_exist(workstation, tmp_path):
     missing = str(tmp_path / "no-such-ca.pem")
     line = one_line(workstation.run(env={"REQUESTS_CA_BUNDLE": missing}), 2)
-    assert line == "claude-db-token: REQUESTS_CA_BUNDLE=%s: no such file; point it at your CA bundle (PEM) or " \
-                   "unset it" % missing
+    assert line == "claude-db-token: the CA bundle %s (from REQUESTS_CA_BUNDLE) does not exist; fix the path or " \
+                   "remove that setting" % missing
     assert workstation.idp.stats()["auth"] == 0
 
 

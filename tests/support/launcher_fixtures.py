@@ -83,7 +83,8 @@ def auth_proxy(fake_databricks, pki):
     proxy as the launcher does. Every proxy started is stopped at teardown.
     """
     from claude_db.launcher import listen_on_loopback
-    from claude_db.proxy import ProxyThread, client_ssl_context
+    from claude_db.network import ssl_context as network_ssl_context
+    from claude_db.proxy import ProxyThread
 
     threads = []
 
@@ -101,10 +102,11 @@ def auth_proxy(fake_databricks, pki):
         sock = listen_on_loopback()
         port = sock.getsockname()[1]
         key = secrets.token_urlsafe(32)
-        ssl_context = client_ssl_context()
-        ssl_context.load_verify_locations(pki.ca_pem)
+        if "ssl_context" not in options and "config" not in options:  # else the test picks what is trusted
+            options["ssl_context"] = network_ssl_context(None)
+            options["ssl_context"].load_verify_locations(pki.ca_pem)
         thread = ProxyThread(sock, upstream or fake_databricks.url, base_path, key, recording_fetch, first,
-                             ssl_context=ssl_context, **options)
+                             **options)
         thread.start()
         thread.ready.wait(10)
         threads.append(thread)

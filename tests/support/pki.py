@@ -13,11 +13,17 @@ import ssl
 from dataclasses import dataclass
 
 
+# A name no resolver knows: only the tests' forward proxy maps it to 127.0.0.1 (forward_proxy_fixtures.py), so
+# a client that bypasses the proxy cannot reach a server by it. The server certificate covers it.
+PROXY_ONLY_HOST = "workspace.proxy-only.test"
+
+
 @dataclass
 class Pki:
     ca_pem: str  # path of the CA certificate (what clients trust)
-    cert_pem: str  # server certificate for 127.0.0.1 and localhost
+    cert_pem: str  # server certificate for 127.0.0.1, localhost and PROXY_ONLY_HOST
     key_pem: str  # its private key
+    ca_key_pem: str  # the CA's private key (a TLS-inspecting proxy signs with it)
 
     def server_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -53,7 +59,7 @@ def make_pki(directory: str) -> Pki:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.DNSName(PROXY_ONLY_HOST),
                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                            critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -62,12 +68,13 @@ def make_pki(directory: str) -> Pki:
             .sign(ca_key, hashes.SHA256()))
     os.makedirs(directory, exist_ok=True)
     paths = Pki(os.path.join(directory, "ca.pem"), os.path.join(directory, "server.pem"),
-                os.path.join(directory, "server-key.pem"))
+                os.path.join(directory, "server-key.pem"), os.path.join(directory, "ca-key.pem"))
     with open(paths.ca_pem, "wb") as f:
         f.write(ca.public_bytes(serialization.Encoding.PEM))
     with open(paths.cert_pem, "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(os.open(paths.key_pem, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+    for path, private in ((paths.key_pem, key), (paths.ca_key_pem, ca_key)):
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            f.write(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
     return paths

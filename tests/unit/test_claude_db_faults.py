@@ -53,10 +53,11 @@ def test_a_redirect_from_the_exchange_blames_databricks_host(config, monkeypatch
 
 def test_a_ca_bundle_that_does_not_exist_is_named(config, monkeypatch, tmp_path):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
-    monkeypatch.setattr(exchange_module, "_post_with_retries", pytest.fail)  # nothing is sent
+    monkeypatch.setattr(exchange_module.requests.Session, "request", pytest.fail)  # nothing is sent
     with pytest.raises(ConfigError) as e:
         exchange_module.exchange(config, NOT_A_JWT)
-    assert str(e.value).startswith("REQUESTS_CA_BUNDLE=%s: no such file" % (tmp_path / "missing.pem"))
+    assert str(e.value).startswith("the CA bundle %s (from REQUESTS_CA_BUNDLE) does not exist"
+                                   % (tmp_path / "missing.pem"))
 
 
 def _token_file(config, text):

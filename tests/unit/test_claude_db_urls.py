@@ -1,6 +1,7 @@
 """claude_db.urls: one grammar for the URLs secrets go to, that every parser reads alike (issue 7)."""
 
 import threading
+import types
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -8,7 +9,7 @@ import pytest
 from urllib3.util import parse_url
 
 from claude_db import urls
-from claude_db.identity import IdpSession
+from claude_db.identity import idp_session
 
 ACCEPTED = [
     ("https://adb-123.4.azuredatabricks.net", "https", "adb-123.4.azuredatabricks.net"),
@@ -27,6 +28,9 @@ HOSTILE = [
 ]
 NOT_LOOPBACK = ["127.0.0.1.evil.example", "localhost.evil.example", "127.1", "0x7f000001", "2130706433",
                 "127.0.0.256", "127.0.0.1.", "[::1].x", "[0:0:0:0:0:0:0:2]", "128.0.0.1"]
+
+# A config without network settings: idp_session asks it only for these.
+_NO_NETWORK_SETTINGS = types.SimpleNamespace(path="config.json", network_proxy=None, network_ca_bundle=None)
 
 
 @pytest.mark.parametrize("url,scheme,host", ACCEPTED)
@@ -92,14 +96,14 @@ def redirector():
 @pytest.mark.parametrize("target", ["http://idp.evil.example/token", "http://127.0.0.1@evil.example/token"])
 def test_msal_never_follows_a_redirect_that_would_send_the_refresh_token_in_cleartext(redirector, target):
     redirector["target"] = target
-    with IdpSession() as session, pytest.raises(urls.UnsafeUrl) as e:
+    with idp_session(_NO_NETWORK_SETTINGS) as session, pytest.raises(urls.UnsafeUrl) as e:
         session.post(redirector["url"] + "/token", data={"refresh_token": "rt-0123456789abcdef"})
     assert "redirect" in str(e.value) and "rt-0123456789abcdef" not in str(e.value)
     assert redirector["posts"] == 1
 
 
 def test_msal_refuses_a_discovered_endpoint_on_plain_http():
-    with IdpSession() as session, pytest.raises(urls.UnsafeUrl) as e:
+    with idp_session(_NO_NETWORK_SETTINGS) as session, pytest.raises(urls.UnsafeUrl) as e:
         session.post("http://idp.evil.example/token", data={"refresh_token": "rt-0123456789abcdef"})
     assert "plain http to a host that is not this machine" in str(e.value)
 
@@ -107,7 +111,7 @@ def test_msal_refuses_a_discovered_endpoint_on_plain_http():
 @pytest.mark.parametrize("token_endpoint", ["http://idp.evil.example/t/token", None])
 def test_msal_through_the_guarded_session(pki, trust_test_ca, tmp_path, monkeypatch, token_endpoint):
     """An https IdP whose discovery document names a plain-http token endpoint on another host (MSAL itself
-    refuses that), or whose https token endpoint answers with a 307 to one (IdpSession refuses that)."""
+    refuses that), or whose https token endpoint answers with a 307 to one (idp_session refuses that)."""
     import json
 
     from claude_db.config import load_config
