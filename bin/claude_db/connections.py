@@ -56,7 +56,7 @@ class ClientLimits:
         self.linger = linger  # after a refusal, the client's unread bytes are drained this long, then cut
 
 
-class Refusal:
+class Answer:
     """An answer the proxy gives itself, decided from the request head; `keep_open` only for body-less ones."""
 
     __slots__ = ("status", "body", "keep_open", "head")
@@ -68,10 +68,10 @@ class Refusal:
         self.head = head
 
 
-def refusal(status: int, kind: str, message: str, head: bool = False) -> Refusal:
+def refusal(status: int, kind: str, message: str, head: bool = False) -> Answer:
     """An error in the Anthropic API's shape, so Claude Code shows the message as it is."""
     body = json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
-    return Refusal(status, body, head=head)
+    return Answer(status, body, head=head)
 
 
 class _Stop(Exception):
@@ -106,7 +106,7 @@ class Request:
         return b""
 
 
-Screen = Callable[[Request], Optional[Refusal]]
+Screen = Callable[[Request], Optional[Answer]]
 """screen(request head, body still empty) -> None to read the body and handle it, or the answer to give instead."""
 
 
@@ -241,7 +241,7 @@ class ClientConnection(asyncio.Protocol):
         self._queue_item(request)
 
     # -- refusals ----------------------------------------------------------------
-    def _body_refusal(self, request: Request) -> Optional[Refusal]:
+    def _body_refusal(self, request: Request) -> Optional[Answer]:
         length = request.header(b"content-length")
         if length.isdigit() and int(length) > self._limits.max_body:
             return _too_large()
@@ -251,12 +251,12 @@ class ClientConnection(asyncio.Protocol):
     def _has_body(request: Request) -> bool:
         return request.header(b"content-length") not in (b"", b"0") or bool(request.header(b"transfer-encoding"))
 
-    def _stop(self, answer: Refusal) -> None:
+    def _stop(self, answer: Answer) -> None:
         """From a parser callback: answer once the requests before are, then close; parse nothing more."""
         self._refuse(answer)
         raise _Stop()
 
-    def _refuse(self, answer: Refusal) -> None:
+    def _refuse(self, answer: Answer) -> None:
         if self._stopped:
             return
         self._stopped = True
@@ -275,7 +275,7 @@ class ClientConnection(asyncio.Protocol):
     async def _serve_queue(self) -> None:
         while self._queue and not self.closed:
             item = self._queue.popleft()
-            if isinstance(item, Refusal):
+            if isinstance(item, Answer):
                 self.respond(item.status, b"Error" if item.status >= 400 else b"OK", item.body, head=item.head,
                              close=not item.keep_open)
                 if not item.keep_open:
@@ -365,7 +365,7 @@ class ClientConnection(asyncio.Protocol):
             self.closed = True
 
 
-def _protocol_refusal(method: bytes, request: Request) -> Optional[Refusal]:
+def _protocol_refusal(method: bytes, request: Request) -> Optional[Answer]:
     """CONNECT and protocol switches (h2c, WebSocket): the proxy relays HTTP/1.1 requests, nothing else."""
     if method == b"CONNECT":
         return refusal(501, "invalid_request_error", "claude-db proxy: CONNECT is not supported")
@@ -376,11 +376,11 @@ def _protocol_refusal(method: bytes, request: Request) -> Optional[Refusal]:
     return None
 
 
-def _head_too_large() -> Refusal:
+def _head_too_large() -> Answer:
     return refusal(431, "invalid_request_error", "claude-db proxy: request headers too large")
 
 
-def _too_large() -> Refusal:
+def _too_large() -> Answer:
     return refusal(413, "request_too_large", "claude-db proxy: request body too large")
 
 

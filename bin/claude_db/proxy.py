@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from . import network
-from .connections import (HOP_BY_HOP, ClientConnection, ClientLimits, Clients, ProxyFailure, Refusal, Request,
+from .connections import (HOP_BY_HOP, Answer, ClientConnection, ClientLimits, Clients, ProxyFailure, Request,
                           UpstreamError, UpstreamPool, UpstreamTimeout, UpstreamTLSError, refusal)
 from .errors import ClaudeDbError
 
@@ -128,12 +128,12 @@ class AuthProxy:
         """Open one connection to the workspace as a request would (tunnel, TLS), then drop it; for doctor."""
         self._pool.discard(await self._pool.acquire())
 
-    def screen(self, request: Request) -> Optional[Refusal]:
+    def screen(self, request: Request) -> Optional[Answer]:
         """Decide from the head alone (body not read yet): None forwards it, else the answer instead."""
         method, path = request.method, request.path
         if path not in self._forwarded:
             if method == b"HEAD" and path in self._preconnect:
-                return Refusal(200, b"", keep_open=True, head=True)  # Claude Code's warm-up; nothing to forward
+                return Answer(200, b"", keep_open=True, head=True)  # Claude Code's warm-up; nothing to forward
             base = self._base.decode()
             return refusal(404, "not_found_error", "claude-db proxy forwards only POST %s/v1/messages and %s/v1/"
                            "messages/count_tokens, not %s" % (base, base, path.decode("latin-1")),
@@ -247,6 +247,7 @@ class AuthProxy:
 
 
 def _error(client: ClientConnection, status: int, kind: str, message: str) -> None:
+    """An error found while forwarding (screen() answers the rest), in the Anthropic API's shape."""
     answer = refusal(status, kind, message)
     client.respond(status, b"Error", answer.body)
 
