@@ -125,7 +125,7 @@ def test_ca_bundle_order_config_then_the_variables(env, tmp_path):
     with pytest.raises(ConfigError) as e:
         network.ca_bundle(_config(ca_bundle="/nonexistent/corp.pem"))
     assert str(e.value) == ("the CA bundle /nonexistent/corp.pem (from network.ca_bundle in /etc/claude-db.json) "
-                            "does not exist; fix the path")
+                            "does not exist; fix the path or remove that setting")
 
 
 def test_requests_sessions_take_the_route_not_requests_own_environment_reading(env, tmp_path):
