@@ -134,3 +134,20 @@ def test_beta_values_not_on_the_routes_allow_list_are_400_naming_the_header(fake
     assert messages(fake, route="ai-gateway", headers=beta).status_code == 200
     fake.anthropic.allowed_betas["ai-gateway"] = frozenset()
     assert messages(fake, route="ai-gateway", headers=beta).status_code == 400
+
+
+def test_a_policy_patched_whole_with_update_mask_oidc_policy_loses_the_fields_left_out(fake):
+    """What the federation_policy module relies on, as the Terraform provider sends it."""
+    from databricks.sdk import AccountClient
+    from databricks.sdk.service.oauth2 import FederationPolicy, OidcFederationPolicy
+
+    a = AccountClient(config=Config(host=fake.url, account_id=fake.account_id, retry_timeout_seconds=5,
+                                    token=fake.issue_token("admin@example.test", 3600)))
+    issuer = "https://idp.example.test"
+    a.federation_policy.create(FederationPolicy(description="d", oidc_policy=OidcFederationPolicy(
+        issuer=issuer, subject_claim="email", jwks_uri="https://idp.example.test/keys")), policy_id="p1")
+    whole = OidcFederationPolicy(issuer=issuer, subject_claim="email", jwks_json='{"keys": []}')
+    after = a.federation_policy.update("p1", FederationPolicy(oidc_policy=whole), update_mask="oidc_policy")
+    assert after.oidc_policy.jwks_uri is None and after.oidc_policy.jwks_json == '{"keys": []}'
+    assert after.oidc_policy.subject_claim == "email" and after.description == "d"  # not in the mask: kept
+    assert fake.calls("/federationPolicies/p1$", "PATCH")[-1].arg("update_mask") == "oidc_policy"
