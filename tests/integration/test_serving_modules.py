@@ -478,6 +478,6 @@ def test_more_than_15_entities_fail_before_anything_is_sent(ansible, ws):
            "    served_entities:" + entities + "\n"
     run = ansible.play(playbook(task), extra_vars=variables)
     assert run.rc != 0
-    assert run.result("endpoint")["msg"] == ("served_entities: 16 entities given, but an endpoint serves at most 15; "
-                                            "split them over several endpoints")
+    assert run.result("endpoint")["msg"] == (
+        "served_entities: 16 entities given, but an endpoint serves at most 15; split them over several endpoints")
     assert fake.writes() == []
