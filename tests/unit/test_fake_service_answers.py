@@ -20,19 +20,11 @@ from databricks.sdk.service.serving import (
     ServedEntityInput,
 )
 
-from tests.support.fake_databricks import make_fake, serving
+from tests.support.fake_databricks import serving
+from tests.unit.test_fake_serving import fake  # noqa: F401 - the plain-HTTP fake, quick updates
 
 USER = "alice@example.test"
 PAY_PER_TOKEN = "databricks-claude-sonnet-4-5"
-
-
-@pytest.fixture
-def fake():
-    fake = make_fake()
-    fake.start()
-    fake.serving.update_seconds = 0
-    yield fake
-    fake.stop()
 
 
 def client(fake, **kwargs) -> WorkspaceClient:
