@@ -97,9 +97,11 @@ def _check_endpoint(config, name: str, token) -> str:
     import requests
     from .errors import AuthError
     url = "%s/api/2.0/serving-endpoints/%s" % (config.databricks_host, name)
+    headers = {"Authorization": "Bearer " + token.access_token}
+    if config.workspace_id:  # a unified host routes workspace calls by it, as the SDK sends it
+        headers["X-Databricks-Workspace-Id"] = config.workspace_id
     try:
-        response = requests.get(url, headers={"Authorization": "Bearer " + token.access_token}, timeout=(10, 30),
-                                auth=lambda r: r)
+        response = requests.get(url, headers=headers, timeout=(10, 30), auth=lambda r: r)
     except requests.exceptions.RequestException as e:
         raise AuthError("cannot reach %s (%s); check your network" % (config.databricks_host, type(e).__name__))
     if response.status_code == 404:

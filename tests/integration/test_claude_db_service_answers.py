@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.support.fake_databricks import messages
+from tests.support.fake_databricks import messages, serving
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +67,11 @@ def test_the_workspace_id_goes_with_every_prompt_but_not_with_the_token_exchange
     assert request.headers["x-databricks-workspace-id"] == claude_db.fake.workspace_id
     exchanges = claude_db.fake.calls("/oidc/v1/token")
     assert exchanges and all("x-databricks-workspace-id" not in r.headers for r in exchanges)
+
+
+def test_doctor_reaches_the_endpoint_on_a_unified_host_with_the_configured_workspace_id(workstation):
+    serving.add_workspace(workstation.fake, "2222")  # now the host refuses workspace calls that name none
+    workstation.write_config(endpoint_name="databricks-claude-sonnet-4-5", workspace_id=workstation.fake.workspace_id)
+    workstation.run("login", check=0)
+    result = workstation.run("doctor", check=0)
+    assert "endpoint databricks-claude-sonnet-4-5" in result.stdout.splitlines()[-1], result.stdout
