@@ -3,8 +3,8 @@
 Format (the seed's keys stay valid, every new key is optional), see DESIGN.md:
 databricks_host, endpoint_name, model, route, models{opus,sonnet,haiku},
 azure_ad{tenant_id, client_id, scopes, authority}, federation{service_principal_client_id},
-token_cache{method, fallback}, launcher{mode, claude_command}, network{proxy, ca_bundle}.
-JSON null means "not set".
+token_cache{method, fallback}, launcher{mode, claude_command}, network{proxy, ca_bundle},
+workspace_id, betas{allow, disable_experimental}. JSON null means "not set".
 
 This module is on the cached-token path, so it imports only json and os (no
 typing, urllib, dataclasses: each costs about as much as starting Python).
@@ -30,6 +30,15 @@ MICROSOFT_LOGIN = "https://login.microsoftonline.com/"
 # MSAL adds these itself and raises when a caller passes them (facts/test-idp.md §1).
 RESERVED_SCOPES = ("openid", "profile", "offline_access")
 DEFAULT_SCOPES = ("email",)  # without one non-reserved scope the IdP sends no refresh token
+# The `anthropic-beta` policy per route, when betas{} does not set it (docs/design.md "Beta headers").
+# /serving-endpoints: Databricks' first Claude Code configs set CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1,
+# and these two are what Claude Code then still sends; anything else is filtered out by the proxy.
+# /ai-gateway: ucode dropped that flag (the 1-hour cache needs its beta); every value passes ("*").
+ROUTE_BETAS = {
+    "serving-endpoints": {"allow": ("claude-code-20250219", "interleaved-thinking-2025-05-14"),
+                          "disable_experimental": True},
+    "ai-gateway": {"allow": ("*",), "disable_experimental": False},
+}
 
 
 class _Key:
@@ -67,6 +76,8 @@ SCHEMA = {
     # The egress proxy and the CA bundle of a TLS-inspecting network; network.py says how they combine with
     # HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE.
     "network": _Key("object", children={"proxy": _Key("string"), "ca_bundle": _Key("string")}),
+    "workspace_id": _Key("string"),
+    "betas": _Key("object", children={"allow": _Key("list of strings"), "disable_experimental": _Key("boolean")}),
 }
 
 
@@ -75,7 +86,8 @@ class Config:
 
     __slots__ = ("path", "databricks_host", "endpoint_name", "model", "route", "models", "tenant_id", "client_id",
                  "scopes", "authority", "service_principal_client_id", "token_cache_method", "token_cache_fallback",
-                 "launcher_mode", "claude_command", "network_proxy", "network_ca_bundle")
+                 "launcher_mode", "claude_command", "network_proxy", "network_ca_bundle",
+                 "workspace_id", "allowed_betas", "disable_experimental_betas")
 
     def __init__(self, path: str, raw: dict):
         ad = raw["azure_ad"]
@@ -98,7 +110,9 @@ class Config:
             "network_proxy": checked_proxy(raw["network"]["proxy"], "network.proxy in %s" % path)
             if raw["network"]["proxy"] else None,
             "network_ca_bundle": raw["network"]["ca_bundle"] or None,
+            "workspace_id": raw["workspace_id"],
         }
+        fields.update(_beta_policy(raw["route"], raw["betas"]))
         for name, value in fields.items():
             object.__setattr__(self, name, value)
 
@@ -264,9 +278,20 @@ def _validated(raw, schema: dict, prefix: str, path: str) -> dict:
     return out
 
 
+def _beta_policy(route: str, betas: dict) -> dict:
+    """allowed_betas (None = every value passes) and disable_experimental_betas for the route."""
+    default = ROUTE_BETAS[route]
+    allow = betas["allow"] if betas["allow"] is not None else default["allow"]
+    disable = betas["disable_experimental"]
+    return {"allowed_betas": None if "*" in allow else frozenset(allow),
+            "disable_experimental_betas": default["disable_experimental"] if disable is None else disable}
+
+
 def _has_kind(value, kind: str) -> bool:
     if kind == "string":
         return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 

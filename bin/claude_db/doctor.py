@@ -116,9 +116,12 @@ def _check_endpoint(config, name: str, token) -> str:
     from .errors import AuthError
     from .network import request_failure, session
     url = "%s/api/2.0/serving-endpoints/%s" % (config.databricks_host, name)
+    headers = {"Authorization": "Bearer " + token.access_token}
+    if config.workspace_id:  # a unified host routes workspace calls by it, as the SDK sends it
+        headers["X-Databricks-Workspace-Id"] = config.workspace_id
     try:
         with session(config) as http:
-            response = http.get(url, headers={"Authorization": "Bearer " + token.access_token}, timeout=(10, 30))
+            response = http.get(url, headers=headers, timeout=(10, 30), auth=lambda r: r)
     except requests.exceptions.RequestException as e:
         raise (request_failure(config, url, e, "Databricks at %s" % config.databricks_host)
                or AuthError("cannot reach %s (%s); check your network" % (config.databricks_host, type(e).__name__)))

@@ -159,6 +159,8 @@ def claude_settings(config, mode: str, port: int, session_key: str, token) -> di
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": config.models["haiku"],
         "ANTHROPIC_CUSTOM_HEADERS": "x-databricks-use-coding-agent-mode: true",
     }
+    if config.disable_experimental_betas:  # the one beta policy that also holds in helper and env modes
+        env["CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"] = "1"
     # The Databricks gateway rejects WebSearch; the rest keeps an innocent `cat` from putting a token in the transcript.
     settings = {"env": env, "permissions": {"deny": ["WebSearch"] + token_deny_rules()}}
     if mode == "proxy":
@@ -323,7 +325,8 @@ def _start_proxy(config, sock, session_key: str, token, read_timeout: float):
         return get_token(config, interactive=False, rejected=rejected)
 
     server = ProxyThread(sock, config.databricks_host, "%s/anthropic" % config.route, session_key, fetch, token,
-                         read_timeout=read_timeout, config=config)
+                         read_timeout=read_timeout, config=config, allowed_betas=config.allowed_betas,
+                         workspace_id=config.workspace_id)
     server.start()
     return server
 

@@ -26,6 +26,8 @@ from .errors import ClaudeDbError
 
 # Claude Code's credential headers: the session key must never reach the workspace.
 _CLIENT_CREDENTIALS = (b"authorization", b"x-api-key")
+_BETA = b"anthropic-beta"
+_WORKSPACE_ID = b"x-databricks-workspace-id"
 _FORWARDED_PATHS = (b"/v1/messages", b"/v1/messages/count_tokens")
 # A token with less life than this is refreshed before use (Databricks refuses the last 30 s).
 REFRESH_AHEAD = 45.0
@@ -95,7 +97,8 @@ class AuthProxy:
 
     def __init__(self, upstream: str, base_path: str, session_key: str, tokens: TokenKeeper,
                  ssl_context: Optional[ssl.SSLContext] = None, connect_timeout: float = 30.0,
-                 read_timeout: float = 600.0, limits: Optional[ClientLimits] = None, config=None):
+                 read_timeout: float = 600.0, limits: Optional[ClientLimits] = None, config=None,
+                 allowed_betas: Optional[frozenset] = None, workspace_id: Optional[str] = None):
         """`config`: the workstation config, for network.proxy / network.ca_bundle (None: the environment's)."""
         url = urlsplit(upstream)
         self._host = url.hostname
@@ -115,6 +118,10 @@ class AuthProxy:
         self._expected = b"Bearer " + session_key.encode()
         self._tokens = tokens
         self._timeouts = (connect_timeout, read_timeout)
+        # `anthropic-beta` values the route takes (None: all); the rest are dropped, not refused with a 400.
+        self._betas = None if allowed_betas is None else frozenset(b.encode() for b in allowed_betas)
+        # For unified hosts, as the SDK sends it on serving queries (databricks/sdk/config.py workspace_id).
+        self._extra_headers = b"X-Databricks-Workspace-Id: %s\r\n" % workspace_id.encode() if workspace_id else b""
         self._pool = None  # type: Optional[UpstreamPool]
         self.limits = limits or ClientLimits()
 
@@ -184,8 +191,16 @@ class AuthProxy:
     def _request_head(self, request: Request) -> bytes:
         """The request line and headers for the workspace, up to where the Authorization header goes."""
         lines = [b"POST %s HTTP/1.1\r\nHost: %s\r\n" % (request.target, self._host_header)]
-        lines.extend(b"%s: %s\r\n" % (k, v) for k, v in request.headers
-                     if k.lower() not in HOP_BY_HOP and k.lower() not in _CLIENT_CREDENTIALS)
+        for k, v in request.headers:
+            name = k.lower()
+            if name in HOP_BY_HOP or name in _CLIENT_CREDENTIALS or (name == _WORKSPACE_ID and self._extra_headers):
+                continue
+            if name == _BETA and self._betas is not None:
+                v = b",".join(b for b in (p.strip() for p in v.split(b",")) if b in self._betas)
+                if not v:
+                    continue
+            lines.append(b"%s: %s\r\n" % (k, v))
+        lines.append(self._extra_headers)
         lines.append(b"Content-Length: %d\r\n" % len(request.body))
         return b"".join(lines)
 

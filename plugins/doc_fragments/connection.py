@@ -35,6 +35,13 @@ options:
       - The Databricks account ID. Needed by account APIs only.
       - If not set, C(DATABRICKS_ACCOUNT_ID) or the profile's C(account_id) is used.
     type: str
+  workspace_id:
+    description:
+      - The workspace ID, sent with workspace API calls as C(X-Databricks-Workspace-Id) so that a unified host
+        (one host serving several workspaces) routes them to the right workspace, as the Databricks SDK does.
+      - If not set, C(DATABRICKS_WORKSPACE_ID), the profile's C(workspace_id), or the ID the host announces at
+        C(/.well-known/databricks-config) is used. A unified host announces none, so there it is required.
+    type: str
   profile:
     description:
       - Name of a profile in C(~/.databrickscfg) to take the host and credentials from.

@@ -9,7 +9,10 @@ Authentication is the Databricks SDK's own (`databricks.sdk.core.Config`): expli
 first (host, account_id, profile, token, client_id, client_secret, auth_type), then the
 DATABRICKS_* environment variables, then ~/.databrickscfg profiles. The SDK supplies fresh
 auth headers per request (OAuth tokens refresh themselves); this client only sends the calls,
-so its errors and retries are ours to word and bound.
+so its errors and retries are ours to word and bound. Workspace calls carry
+X-Databricks-Workspace-Id when the workspace id is known (the option, DATABRICKS_WORKSPACE_ID, the
+profile, or the host's /.well-known/databricks-config), as the SDK's workspace APIs do, so that a
+unified host (one host, several workspaces) routes them to the right workspace.
 
 How a module uses it (module.py does the first step for you):
 
@@ -46,7 +49,7 @@ else:
     DATABRICKS_SDK_IMPORT_ERROR = None
 
 # The connection/auth options every module takes, in the SDK's own attribute names.
-AUTH_OPTIONS = ("host", "account_id", "profile", "token", "client_id", "client_secret", "auth_type")
+AUTH_OPTIONS = ("host", "account_id", "workspace_id", "profile", "token", "client_id", "client_secret", "auth_type")
 AUTH_HINT = ("give the host and token or client_id/client_secret options, set DATABRICKS_HOST and "
              "DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or name a ~/.databrickscfg "
              "profile with the profile option or DATABRICKS_CONFIG_PROFILE")
@@ -137,6 +140,8 @@ class DatabricksClient:
 
     def _send(self, method, path, body, query):
         headers = {"Accept": "application/json", "User-Agent": self.config.user_agent}
+        if not self.account and self.config.workspace_id:
+            headers["X-Databricks-Workspace-Id"] = self.config.workspace_id
         try:
             headers.update(self.config.authenticate())
         except ValueError as e:

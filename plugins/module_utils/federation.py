@@ -6,8 +6,11 @@
 """OAuth federation policies: where they live, and what differs between desired and actual.
 
 Shared by federation_policy and federation_policy_info. A policy is account-wide, or belongs
-to one service principal (numeric id). The API's PATCH takes an `update_mask` naming the
-fields to replace, so `changed_paths` returns exactly those fields, in the API's path syntax.
+to one service principal (numeric id). `changed_paths` names the fields that differ, in the
+API's path syntax. The PATCH itself replaces whole top-level fields, as the Terraform provider
+does (update_mask=description,oidc_policy with the whole policy): the mask names `oidc_policy`
+and the body carries all of it, so a field left out of it is cleared without relying on how the
+service reads a sub-field path that is absent from the body.
 Options the user leaves unset are not managed: the server's value (or its default, such as
 audiences = [account id], subject_claim = sub) is kept and never reported as drift.
 """
@@ -99,23 +102,26 @@ def changed_paths(desired, current):
     return [p for p in PATHS if _managed(desired, p) and not _same(p, _value(desired, p), _value(current, p))]
 
 
-def update_body(desired, paths):
-    """The PATCH body for `paths`: their desired values; a path left out of the body is cleared."""
-    body = {}
-    for path in paths:
-        value = _value(desired, path)
-        if value is None:
-            continue
-        if path == "description":
-            body["description"] = value
-        else:
-            body.setdefault("oidc_policy", {})[path.split(".", 1)[1]] = value
-    return body
+def update_mask(paths):
+    """The top-level fields a PATCH replaces for the changed `paths`: description, oidc_policy."""
+    return [f for f in ("description", "oidc_policy") if any(p.split(".", 1)[0] == f for p in paths)]
+
+
+def _body(policy, fields):
+    return dict((f, policy[f]) for f in fields if policy.get(f) not in (None, ""))
+
+
+def update_body(desired, current, mask):
+    """The PATCH body: each field of `mask` whole, the desired values over the current ones.
+
+    A field managed as absent is left out of the body, which clears it.
+    """
+    return _body(predict(current, desired, changed_paths(desired, current)), mask)
 
 
 def create_body(desired):
     """The POST body: the desired policy without the fields managed as absent."""
-    return update_body(desired, [p for p in PATHS if _managed(desired, p)])
+    return _body(predict({}, desired, [p for p in PATHS if _managed(desired, p)]), ("description", "oidc_policy"))
 
 
 def comparable(policy):

@@ -47,6 +47,7 @@ def common_argument_spec():
     return dict(
         host=dict(type="str"),
         account_id=dict(type="str"),
+        workspace_id=dict(type="str"),
         profile=dict(type="str"),
         token=dict(type="str", no_log=True),
         client_id=dict(type="str"),

@@ -7,12 +7,15 @@
 
 A config update (and a create) runs in the background: `state.config_update` is IN_PROGRESS
 until it ends NOT_UPDATING, UPDATE_FAILED or UPDATE_CANCELED, and while it runs the service
-refuses another update with 409 RESOURCE_CONFLICT.
+refuses another write with 409. Neither the status nor its error_code (RESOURCE_CONFLICT is
+what it has been seen to send) is documented, so every 409 counts, and every writer checks
+`config_update` before writing rather than relying on the 409 alone.
 
 How a module uses it:
 
     endpoint = get_endpoint(client, name)                          # None when absent
     endpoint = wait_not_updating(client, name, timeout)            # OperationFailed on failure/timeout
+    endpoint = settled(client, name, endpoint, timeout)            # waits first if an update runs
     when_not_updating(client, name, timeout, lambda: client.put(...))   # a 409 waits, then retries
 """
 
@@ -86,8 +89,15 @@ def wait_not_updating(client, name, timeout, sleep=time.sleep, clock=time.monoto
         sleep(min(next(waits), remaining))
 
 
+def settled(client, name, endpoint, timeout):
+    """`endpoint` (as read) if no update runs, else the endpoint as that update leaves it."""
+    if config_update_state(endpoint) != "IN_PROGRESS":
+        return endpoint
+    return wait_not_updating(client, name, timeout)
+
+
 def when_not_updating(client, name, timeout, call, sleep=time.sleep, clock=time.monotonic):
-    """Run `call()`; if the service answers 409 RESOURCE_CONFLICT because an update is running, wait for
+    """Run `call()`; if the service answers 409 (any error_code) because an update is running, wait for
     that update to end and call again.
 
     Bounded by `timeout` seconds overall. A 409 while nothing is updating is retried twice (the
@@ -99,7 +109,7 @@ def when_not_updating(client, name, timeout, call, sleep=time.sleep, clock=time.
         try:
             return call()
         except DatabricksApiError as e:
-            if e.error_code != "RESOURCE_CONFLICT" or clock() >= deadline:
+            if not e.conflict or clock() >= deadline:
                 raise
             endpoint = get_endpoint(client, name)
             if config_update_state(endpoint) != "IN_PROGRESS":

@@ -35,14 +35,24 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.comparis
 SERVER_ENTITY_FIELDS = ("creation_timestamp", "creator", "state", "foundation_model")
 # Secret *references* ({{secrets/scope/key}}) the service may or may not echo back: compared when echoed.
 SECRET_REFERENCE_KEYS = ("anthropic_api_key", "aws_access_key_id", "aws_secret_access_key")
+# Served entities per endpoint: 15, not the 10 of the SDK docstring (databricks-sdk-py issue 1496).
+MAX_SERVED_ENTITIES = 15
 
 
 def default_entity_name(entity):
-    """The name the service gives an unnamed external-model entity: the model name, '.' and ':' -> '-'."""
+    """The name the service gives an unnamed entity (SDK ServedEntityInput.name docstring), None if unknown.
+
+    An external model: its model name with '.' and ':' replaced by '-'; another entity:
+    `<entity_name>-<entity_version>`.
+    """
     model = (entity.get("external_model") or {}).get("name")
-    if entity.get("name") or not model:
-        return entity.get("name")
-    return model.replace(".", "-").replace(":", "-")
+    if entity.get("name"):
+        return entity["name"]
+    if model:
+        return model.replace(".", "-").replace(":", "-")
+    if entity.get("entity_name") and entity.get("entity_version"):
+        return "%s-%s" % (entity["entity_name"], entity["entity_version"])
+    return None
 
 
 def desired_entities(served_entities):

@@ -18,6 +18,8 @@ description:
     A sub-configuration that is not given is removed (disabled). The desired and the current configuration
     are compared as a whole after normalising equal meanings (a disabled setting and an absent one, rate
     limits in any order, the default rate-limit key C(endpoint)).
+  - While a config update of the endpoint runs, the service refuses this write with HTTP 409; the module waits
+    for the update to end first (and retries a 409 of any error code).
   - Moving an enabled inference table (another catalog, schema or table prefix) needs the table disabled
     first; the module does that itself, with two writes, and says so in RV(changes).
   - This is the per-endpoint AI Gateway that Databricks now calls legacy; Unity Gateway is configured
@@ -60,7 +62,9 @@ options:
     elements: dict
     suboptions:
       calls:
-        description: Requests allowed per renewal period.
+        description:
+          - Requests allowed per renewal period.
+          - V(0) disables the endpoint for O(rate_limits[].key) (queries are refused with 403 C(PERMISSION_DENIED)).
         type: int
       tokens:
         description: Tokens allowed per renewal period.
@@ -227,6 +231,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.module i
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_api import (
     endpoint_path,
     get_endpoint,
+    settled,
     when_not_updating,
 )
 
@@ -280,9 +285,16 @@ def main():
         module.fail_json(msg="configure %s %s: the endpoint does not exist" % (RESOURCE, name),
                          status=404, error_code="RESOURCE_DOES_NOT_EXIST")
 
-    actual = normalise_ai_gateway(endpoint.get("ai_gateway"))
     wanted = {} if params["state"] == "absent" else dict((k, params[k]) for k in CONFIG_OPTIONS)
+    actual = normalise_ai_gateway(endpoint.get("ai_gateway"))
     desired = fill_server_defaults(normalise_ai_gateway(wanted), actual)
+    if desired != actual and not module.check_mode:
+        # While an endpoint update runs the service refuses this write (409): let it end, as
+        # serving_endpoint does before its config update, and compare with what it left.
+        with module.api_errors("wait for the running update of", "serving endpoint", name):
+            endpoint = settled(client, name, endpoint, CONFLICT_WAIT)
+        actual = normalise_ai_gateway(endpoint.get("ai_gateway"))
+        desired = fill_server_defaults(normalise_ai_gateway(wanted), actual)
     if desired == actual:
         module.exit_result(False, before=actual, after=actual, ai_gateway=endpoint.get("ai_gateway") or {},
                            changes=[], msg="%s %s is up to date" % (RESOURCE, name))

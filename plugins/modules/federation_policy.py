@@ -14,7 +14,9 @@ description:
   - Create, update or delete an account-wide OAuth federation policy, or a federation policy of one service
     principal. A policy tells Databricks which identity provider's tokens it accepts in an RFC 8693 token
     exchange, and which token claim names the Databricks user.
-  - Updates are a single C(PATCH) whose C(update_mask) names only the fields that differ.
+  - Updates are a single C(PATCH) that replaces each top-level field with a difference (C(description),
+    C(oidc_policy)) as a whole, as the Databricks Terraform provider does; a field the policy should no longer
+    have (for example C(jwks_uri) after switching to O(jwks_json)) is left out, which clears it.
   - Options left unset are not managed; the policy keeps its current value (or the service's default,
     such as O(audiences=[<account id>]) and O(subject_claim=sub)).
   - The policy is identified by O(policy_id) when it is given. Without O(policy_id) it is the one policy
@@ -137,11 +139,13 @@ policy:
       audiences: [11111111-1111-1111-1111-111111111111]
       subject_claim: preferred_username
 update_mask:
-  description: The fields a PATCH replaced (or would replace in check mode); empty when nothing was updated.
+  description:
+    - The top-level fields a PATCH replaced as a whole (or would replace in check mode); empty when nothing was
+      updated. The diff shows which values inside them changed.
   returned: always
   type: list
   elements: str
-  sample: [oidc_policy.audiences]
+  sample: [oidc_policy]
 msg:
   description: What the task did.
   returned: always
@@ -214,12 +218,13 @@ def ensure_present(module, client, current, name):
         module.exit_result(False, before=federation.comparable(current), after=federation.comparable(current),
                            policy=current, update_mask=[], msg="%s %s is up to date" % (RESOURCE, name))
     after = federation.predict(current, desired, paths)
+    mask = federation.update_mask(paths)
     if not module.check_mode:
         with module.api_errors("update", RESOURCE, name):
             after = client.patch(federation.policy_path(client.account_id, current["policy_id"], sp_id),
-                                 federation.update_body(desired, paths), query={"update_mask": ",".join(paths)})
+                                 federation.update_body(desired, current, mask), query={"update_mask": ",".join(mask)})
     module.exit_result(True, before=federation.comparable(current), after=federation.comparable(after),
-                       policy=after, update_mask=paths, msg="%s %s updated" % (RESOURCE, name))
+                       policy=after, update_mask=mask, msg="%s %s updated" % (RESOURCE, name))
 
 
 def main():

@@ -16,7 +16,8 @@ description:
   - Reads the endpoint first and writes only what differs, each change through its own API
     (C(PUT .../config) for served entities and traffic, one C(PATCH .../tags) for tags), then waits until
     C(state.config_update) is C(NOT_UPDATING).
-  - If another config update is running, the module waits for it to end before starting its own.
+  - If another config update is running, the module waits for it to end before changing the config or the
+    tags (the service refuses both with HTTP 409 meanwhile), and retries a 409 of any error code.
   - Served entities are matched by name, tags compared as a set, and fields the service manages or fills
     in (ids, timestamps, states, default workload size and type, a computed traffic config) are ignored.
     Options left unset are not compared.
@@ -53,6 +54,7 @@ options:
     description:
       - What the endpoint serves. Required to create an endpoint; when updating, the full list
         (entities not listed are removed).
+      - At most 15 entities; the module refuses more before sending anything.
       - An endpoint created with an external model must keep serving one, and one created without can never
         add one; such a change fails with a message saying so, as the service cannot make it in place.
     type: list
@@ -62,7 +64,8 @@ options:
         description:
           - Name of the served entity, used in O(traffic_config) routes.
           - Defaults to O(served_entities[].external_model.name) with C(.) and C(:) replaced by C(-) for an
-            external model. Required for other entities.
+            external model, and to C(<entity_name>-<entity_version>) for other entities (as the service names
+            them).
         type: str
       external_model:
         description:
@@ -198,6 +201,8 @@ options:
   route_optimized:
     description:
       - Whether the endpoint is route optimized. Set only at creation, like O(description).
+      - Only a route-optimized endpoint gets its own URL (C(endpoint_url) in RV(serving_endpoint)); others are
+        queried on the workspace host.
     type: bool
   wait:
     description:
@@ -322,15 +327,16 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.module i
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_api import (
     endpoint_path,
     get_endpoint,
+    settled,
     wait_not_updating,
     when_not_updating,
 )
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_config import (
+    MAX_SERVED_ENTITIES,
     actual_config,
     as_strings,
     config_body,
     config_matches,
-    config_update_state,
     desired_entities,
     endpoint_view,
     external_model_lock_in,
@@ -422,10 +428,13 @@ class EndpointRun:
     def desired(self):
         params = self.module.params
         entities = desired_entities(params["served_entities"])
+        if len(entities) > MAX_SERVED_ENTITIES:
+            self.module.fail_json(msg="served_entities: %d entities given, but an endpoint serves at most %d; "
+                                      "split them over several endpoints" % (len(entities), MAX_SERVED_ENTITIES))
         unnamed = [e for e in entities if not e.get("name")]
         if unnamed:
-            self.module.fail_json(msg="served_entities: every entity that is not an external model needs a name "
-                                      "(entity_name %s has none)" % unnamed[0].get("entity_name"))
+            self.module.fail_json(msg="served_entities: entity_name %s needs a name or an entity_version (the "
+                                      "service names it <entity_name>-<entity_version>)" % unnamed[0].get("entity_name"))
         return entities, traffic_routes(params["traffic_config"])
 
     def absent(self, current):
@@ -477,11 +486,14 @@ class EndpointRun:
         entities, routes = self.desired()
         self.refuse_in_place_changes(current, entities)
         config_changed = bool(entities) and not config_matches(entities, routes, actual_config(current))
-        if config_changed and config_update_state(current) == "IN_PROGRESS" and not self.module.check_mode:
-            # Someone else's update is running: let it end, then decide again on what it left behind.
-            current = self.wait("wait for the running update of")
-            config_changed = not config_matches(entities, routes, actual_config(current))
         add_tags, delete_tags = tags_patch(params["tags"], current.get("tags"), params["purge_tags"])
+        if (config_changed or add_tags or delete_tags) and not self.module.check_mode:
+            # While someone else's update runs the service refuses config and tag writes (409): let it
+            # end, then decide again on what it left behind.
+            current = self.call("wait for the running update of",
+                                lambda: settled(self.client, self.name, current, self.timeout))
+            config_changed = bool(entities) and not config_matches(entities, routes, actual_config(current))
+            add_tags, delete_tags = tags_patch(params["tags"], current.get("tags"), params["purge_tags"])
         changes = (["config"] if config_changed else []) + (["tags"] if add_tags or delete_tags else [])
         before = endpoint_view(current)
         if not changes:
@@ -499,11 +511,12 @@ class EndpointRun:
                 after["tags"] = tags
             self.module.exit_result(True, before=before, after=after, serving_endpoint=current, changes=changes,
                                     msg="%s %s would be updated (%s)" % (RESOURCE, self.name, ", ".join(changes)))
+        if add_tags or delete_tags:  # before the config: once that update runs, a tags PATCH would be refused
+            self.call("update tags of", lambda: when_not_updating(
+                self.client, self.name, self.timeout, lambda: self.client.patch(
+                    endpoint_path(self.name, "/tags"), {"add_tags": add_tags, "delete_tags": delete_tags})))
         if config_changed:
             self.update_config(entities, routes)
-        if add_tags or delete_tags:
-            self.call("update tags of", lambda: self.client.patch(
-                endpoint_path(self.name, "/tags"), {"add_tags": add_tags, "delete_tags": delete_tags}))
         endpoint = self.read()
         self.module.exit_result(True, before=before, after=endpoint_view(endpoint), serving_endpoint=endpoint,
                                 changes=changes, msg="%s %s updated (%s)" % (RESOURCE, self.name, ", ".join(changes)))

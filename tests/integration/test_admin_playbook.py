@@ -95,7 +95,7 @@ def test_check_mode_predicts_and_writes_nothing(admin):
     changed = admin.run(check=True, diff=True, gateway_subject_claim="email").assert_ok()
     assert admin.changed_tasks(changed) == [TASKS[3]]
     result = changed.result(TASKS[3])
-    assert result["update_mask"] == ["oidc_policy.subject_claim"]
+    assert result["update_mask"] == ["oidc_policy"]
     assert result["diff"]["after"]["oidc_policy"]["subject_claim"] == "email"
     assert fake.writes() == []
     assert fake.federation_policies[POLICY]["oidc_policy"]["subject_claim"] == "preferred_username"
@@ -114,7 +114,7 @@ def test_drift_behind_ansibles_back_is_repaired(admin):
     repaired = admin.run().assert_ok()
     assert admin.changed_tasks(repaired) == [TASKS[0], TASKS[1], TASKS[3]]
     (policy_patch,) = fake.writes("/federationPolicies/")
-    assert (policy_patch.method, policy_patch.arg("update_mask")) == ("PATCH", "oidc_policy.audiences")
+    assert (policy_patch.method, policy_patch.arg("update_mask")) == ("PATCH", "oidc_policy")
     (tags_patch,) = fake.writes("/tags$")
     assert tags_patch.json()["add_tags"] == [{"key": "team", "value": "platform"}]
     assert fake.federation_policies[POLICY]["oidc_policy"]["audiences"] == [CLIENT_ID]

@@ -13,6 +13,8 @@ import urllib.request
 
 import pytest
 
+from tests.support.fake_databricks import Response
+
 pytestmark = pytest.mark.slow
 
 ENDPOINT = "claude-code-gateway"
@@ -422,3 +424,60 @@ def test_gateway_absent_on_a_missing_endpoint_is_a_no_op(ansible, ws):
     task = "- name: gateway\n  databricks_claude.gateway.ai_gateway:\n    name: gone\n    state: absent\n"
     run = ansible.play(playbook(task), extra_vars=variables).assert_ok()
     assert run.changed == 0 and fake.writes() == []
+
+
+def test_tags_and_gateway_wait_for_a_running_update_instead_of_writing_into_it(ansible, ws, backdoor):
+    """The service refuses tag and AI Gateway writes while an update runs (409, with no documented code)."""
+    fake, variables = ws
+    converge(ansible, ws, ENDPOINT_TASK)
+    fake.serving.update_seconds = 3
+    fake.serving.conflict_error_code = "INVALID_STATE"
+    backdoor("PUT", "/api/2.0/serving-endpoints/%s/config" % ENDPOINT, fake.serving.record(ENDPOINT)["config"])
+    fake.reset_log()
+    run = ansible.play(playbook(ENDPOINT_TASK.replace("env: test", "env: prod"), GATEWAY_TASK),
+                       extra_vars=variables).assert_ok()
+    assert run.result("endpoint")["changes"] == ["tags"] and run.result("gateway")["changed"]
+    assert len(fake.calls("/tags$", "PATCH")) == 1 and len(fake.calls("/ai-gateway$", "PUT")) == 1, \
+        "each written once, after the running update ended"
+    assert fake.serving.record(ENDPOINT)["tags"]["env"] == "prod"
+
+
+def test_a_409_with_another_error_code_is_retried_too(ansible, ws):
+    fake, variables = ws
+    converge(ansible, ws, ENDPOINT_TASK)
+    fake.serving.update_seconds = 1
+    fake.fail("/ai-gateway$", status=409, method="PUT", times=1,
+              body=Response.error(409, "INVALID_STATE", "Endpoint is being updated"))
+    run = ansible.play(playbook(GATEWAY_TASK), extra_vars=variables).assert_ok()
+    assert run.changed == 1 and len(fake.calls("/ai-gateway$", "PUT")) == 2
+
+
+UNNAMED_ENTITY_TASK = """
+- name: endpoint
+  databricks_claude.gateway.serving_endpoint:
+    name: uc-model
+    served_entities:
+      - {entity_name: main.models.claude_judge, entity_version: "3", workload_size: Small}
+"""
+
+
+def test_an_unnamed_entity_gets_the_services_default_name_and_a_rerun_is_a_no_op(ansible, ws):
+    fake, variables = ws
+    converge(ansible, ws, UNNAMED_ENTITY_TASK)
+    [entity] = fake.serving.record("uc-model")["config"]["served_entities"]
+    assert entity["name"] == "main.models.claude_judge-3"
+    fake.reset_log()
+    assert ansible.play(playbook(UNNAMED_ENTITY_TASK), extra_vars=variables).assert_ok().changed == 0
+    assert fake.writes() == []
+
+
+def test_more_than_15_entities_fail_before_anything_is_sent(ansible, ws):
+    fake, variables = ws
+    entities = "".join('\n      - {entity_name: main.models.m%d, entity_version: "1"}' % i for i in range(16))
+    task = "- name: endpoint\n  databricks_claude.gateway.serving_endpoint:\n    name: many\n" \
+           "    served_entities:" + entities + "\n"
+    run = ansible.play(playbook(task), extra_vars=variables)
+    assert run.rc != 0
+    assert run.result("endpoint")["msg"] == (
+        "served_entities: 16 entities given, but an endpoint serves at most 15; split them over several endpoints")
+    assert fake.writes() == []

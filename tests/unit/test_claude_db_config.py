@@ -172,3 +172,22 @@ def test_identity_separates_configs(tmp_path):
     c = load_config(write(tmp_path, nested(model="claude-opus"), "c.json"))
     assert a.identity != b.identity
     assert a.identity == c.identity  # the same sign-in and workspace: the cached secrets stay valid
+
+
+def test_the_beta_policy_defaults_per_route_and_can_be_set(tmp_path):
+    serving = load_config(write(tmp_path, SEED))
+    assert serving.disable_experimental_betas is True
+    assert serving.allowed_betas == {"claude-code-20250219", "interleaved-thinking-2025-05-14"}
+    gateway = load_config(write(tmp_path, dict(SEED, route="ai-gateway")))
+    assert gateway.disable_experimental_betas is False and gateway.allowed_betas is None  # every value passes
+    mine = load_config(write(tmp_path, dict(SEED, betas={"allow": ["*"], "disable_experimental": False})))
+    assert mine.allowed_betas is None and mine.disable_experimental_betas is False
+    assert load_config(write(tmp_path, dict(SEED, betas={"allow": []}))).allowed_betas == frozenset()
+    assert serving.workspace_id is None
+    assert load_config(write(tmp_path, dict(SEED, workspace_id="1234567890"))).workspace_id == "1234567890"
+
+
+def test_a_mistyped_beta_policy_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="key betas.disable_experimental in config file .* must be a boolean, "
+                                          "got a string"):
+        load_config(write(tmp_path, dict(SEED, betas={"disable_experimental": "yes"})))

@@ -211,6 +211,42 @@ def test_update_refused_with_409_waits_for_the_running_one(env, fake_databricks,
     assert len(fake_databricks.calls("/serving-endpoints/claude/config", "PUT")) == 3  # refused, refused, accepted
 
 
+@pytest.mark.parametrize("code", ["INVALID_STATE", None])
+def test_a_409_with_any_error_code_waits_for_the_running_update(env, fake_databricks, token, code):
+    """The 409's error_code is not documented: RESOURCE_CONFLICT must not be what the retry hangs on."""
+    fake_databricks.serving.update_seconds = 0.5
+    c = make_client(fake_databricks, token)
+    c.post("/api/2.0/serving-endpoints", CLAUDE)
+    body = Response.json({"message": "Endpoint claude is being updated"} if code is None else
+                         {"error_code": code, "message": "Endpoint claude is being updated"}, 409)
+    fake_databricks.fail("/serving-endpoints/claude/ai-gateway$", method="PUT", body=body)
+    result = when_not_updating(c, "claude", 30, lambda: c.put(endpoint_path("claude", "/ai-gateway"), {}),
+                               sleep=lambda s: __import__("time").sleep(0.05))
+    assert result == {}
+    assert len(fake_databricks.calls("/serving-endpoints/claude/ai-gateway", "PUT")) == 2
+
+
+def test_workspace_calls_carry_the_workspace_id_and_a_unified_host_routes_by_it(env, fake_databricks, token):
+    from tests.support.fake_databricks import serving
+    make_client(fake_databricks, token).get(endpoint_path("databricks-claude-haiku-4-5"))
+    classic = fake_databricks.calls("/serving-endpoints/")[-1]
+    assert classic.headers["x-databricks-workspace-id"] == fake_databricks.workspace_id  # from host metadata
+
+    other = serving.add_workspace(fake_databricks, "2222")
+    make_client(fake_databricks, token, workspace_id="2222").post("/api/2.0/serving-endpoints", CLAUDE)
+    assert "claude" in other.endpoints and "claude" not in fake_databricks.serving.endpoints
+    with pytest.raises(DatabricksApiError) as e:  # the unified host announces no workspace id
+        make_client(fake_databricks, token).get(endpoint_path("claude"))
+    assert e.value.status == 400 and "X-Databricks-Workspace-Id" in e.value.message
+
+
+def test_account_calls_carry_no_workspace_id(env, fake_databricks, token):
+    c = DatabricksClient({"host": fake_databricks.url, "token": token, "account_id": fake_databricks.account_id,
+                          "workspace_id": "1234567890"}, account=True)
+    c.get("/api/2.0/accounts/%s/federationPolicies" % fake_databricks.account_id)
+    assert "x-databricks-workspace-id" not in fake_databricks.calls("/federationPolicies")[-1].headers
+
+
 def test_unreachable_host_fails_fast_with_the_cause(env, monkeypatch):
     monkeypatch.setattr(client_mod, "SDK_RETRY_TIMEOUT", 1)  # production: 30 s instead of the SDK's 300 s
     import socket

@@ -38,7 +38,7 @@ def call(fake):
 def test_get_adds_server_fields_defaults_and_mirrors(call):
     call("POST", "/api/2.0/serving-endpoints", CREATE)
     ep = call("GET", "/api/2.0/serving-endpoints/ep")
-    assert {"id", "creator", "creation_timestamp", "state", "permission_level", "endpoint_url"} <= set(ep)
+    assert {"id", "creator", "creation_timestamp", "state", "permission_level"} <= set(ep)
     names = {e["name"] for e in ep["config"]["served_entities"]}
     assert names == {"claude-sonnet-4-5", "a", "b"}  # the unnamed one got its model name
     assert all("state" in e and "creator" in e for e in ep["config"]["served_entities"])

@@ -57,7 +57,8 @@ def test_switching_jwks_uri_to_json_clears_the_uri():
     desired = federation.desired_policy(params(issuer=ISSUER, jwks_json=JWKS))
     paths = federation.changed_paths(desired, current(jwks_uri="https://idp/keys"))
     assert paths == ["oidc_policy.jwks_json", "oidc_policy.jwks_uri"]
-    assert federation.update_body(desired, paths) == {"oidc_policy": {"jwks_json": JWKS}}
+    assert federation.update_body(desired, current(jwks_uri="https://idp/keys"), ["oidc_policy"]) == {
+        "oidc_policy": {"issuer": ISSUER, "audiences": ["acc-1"], "subject_claim": "sub", "jwks_json": JWKS}}
     after = federation.predict(current(jwks_uri="https://idp/keys"), desired, paths)
     assert after["oidc_policy"]["jwks_json"] == JWKS and "jwks_uri" not in after["oidc_policy"]
 
@@ -70,12 +71,16 @@ def test_empty_description_equals_none():
     assert federation.changed_paths(desired, current()) == ["description"]
 
 
-def test_update_body_holds_only_the_masked_fields():
+def test_update_sends_the_whole_oidc_policy_as_terraform_does():
+    """terraform-provider-databricks: UpdateMask "description,oidc_policy" with the whole policy in the body."""
     desired = federation.desired_policy(params(issuer=ISSUER, audiences=["app"], subject_claim="email",
                                                description="d"))
     paths = federation.changed_paths(desired, current())
     assert paths == ["oidc_policy.audiences", "oidc_policy.subject_claim"]
-    assert federation.update_body(desired, paths) == {"oidc_policy": {"audiences": ["app"], "subject_claim": "email"}}
+    assert federation.update_mask(paths) == ["oidc_policy"]
+    assert federation.update_body(desired, current(), ["oidc_policy"]) == {
+        "oidc_policy": {"issuer": ISSUER, "audiences": ["app"], "subject_claim": "email"}}
+    assert federation.update_mask(["description", "oidc_policy.issuer"]) == ["description", "oidc_policy"]
 
 
 def test_create_body_omits_fields_managed_as_absent():
@@ -136,10 +141,11 @@ def test_create_then_noop_then_update_names_only_the_change(run):
     assert [r.method for r in fake.calls("/api/2.0/accounts")] == ["GET"]
 
     result = call(**dict(ENTRA, audiences=["app", "second"]))
-    assert result["changed"] is True and result["update_mask"] == ["oidc_policy.audiences"]
+    assert result["changed"] is True and result["update_mask"] == ["oidc_policy"]
     (patch,) = fake.writes()
-    assert patch.method == "PATCH" and patch.arg("update_mask") == "oidc_policy.audiences"
-    assert patch.json() == {"oidc_policy": {"audiences": ["app", "second"]}}
+    assert patch.method == "PATCH" and patch.arg("update_mask") == "oidc_policy"
+    assert patch.json() == {"oidc_policy": {"issuer": ISSUER, "audiences": ["app", "second"],
+                                            "subject_claim": "preferred_username"}}
 
 
 def test_check_mode_predicts_without_writing(run):
@@ -150,10 +156,26 @@ def test_check_mode_predicts_without_writing(run):
     call(**ENTRA)
     fake.reset_log()
     result = call(check=True, diff=True, **dict(ENTRA, subject_claim="email"))
-    assert result["changed"] is True and result["update_mask"] == ["oidc_policy.subject_claim"]
+    assert result["changed"] is True and result["update_mask"] == ["oidc_policy"]
     assert fake.writes() == []
     assert result["diff"]["before"]["oidc_policy"]["subject_claim"] == "preferred_username"
     assert result["diff"]["after"]["oidc_policy"]["subject_claim"] == "email"
+
+
+def test_clearing_a_field_by_leaving_it_out_of_the_whole_policy(run):
+    """Switching jwks_uri -> jwks_json clears jwks_uri, and description "" clears the description."""
+    fake, call = run
+    call(**dict(ENTRA, jwks_uri="https://idp.example.test/keys", description="first"))
+    fake.reset_log()
+    result = call(**dict(ENTRA, jwks_json=JWKS, description=""))
+    assert result["changed"] is True and result["update_mask"] == ["description", "oidc_policy"]
+    (patch,) = fake.writes()
+    assert "jwks_uri" not in patch.json()["oidc_policy"] and "description" not in patch.json()
+    stored = fake.federation_policies["accounts/acc-1/federationPolicies/entra"]
+    assert "jwks_uri" not in stored["oidc_policy"] and stored["oidc_policy"]["jwks_json"] == JWKS
+    assert "description" not in stored
+    assert stored["oidc_policy"]["subject_claim"] == "preferred_username"  # kept: sent whole
+    assert call(**dict(ENTRA, jwks_json=JWKS, description=""))["changed"] is False
 
 
 def test_drift_behind_ansibles_back_is_repaired(run):

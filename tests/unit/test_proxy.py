@@ -34,7 +34,9 @@ def test_forwards_messages_with_the_databricks_token_instead_of_the_session_key(
 def test_forwards_count_tokens_and_passes_upstream_errors_through(auth_proxy, fake_databricks):
     proxy = auth_proxy()
     resp = proxy.request(path=BASE_PATH + "/v1/messages/count_tokens", body=message_body(stream=False))
-    assert resp.status == 200 and json.loads(resp.read())["input_tokens"] > 0
+    assert resp.status == 404  # what Databricks answers there (claude-code issue 14007), passed on as it is
+    assert json.loads(resp.read())["message"] == "Path must be of form /serving-endpoints/<endpoint_name>/invocations"
+    assert [r.path for r in fake_databricks.calls("count_tokens")] == [BASE_PATH + "/v1/messages/count_tokens"]
     resp = proxy.request(body=message_body(model="claude-haiku-4-5-20251001"))
     assert resp.status == 404
     assert json.loads(resp.read())["error_code"] == "RESOURCE_DOES_NOT_EXIST"
@@ -146,3 +148,19 @@ def test_a_sign_in_that_needs_the_user_becomes_a_clear_401(auth_proxy, fake_data
     assert resp.status == 401 and error["type"] == "authentication_error"
     assert "claude-db-token login" in error["message"]
     assert fake_databricks.calls() == []
+
+
+def test_beta_values_off_the_allow_list_are_dropped_and_the_workspace_id_added(auth_proxy, fake_databricks):
+    proxy = auth_proxy(allowed_betas=frozenset(["claude-code-20250219"]), workspace_id="2222")
+    resp = proxy.request(body=message_body(), headers={
+        "anthropic-beta": "claude-code-20250219, context-management-2025-06-27",
+        "X-Databricks-Workspace-Id": "spoofed"})
+    assert resp.status == 200, resp.read()
+    resp.read()
+    resp = proxy.request(body=message_body(), headers={"anthropic-beta": "advisor-tool-2026-03-01"})
+    assert resp.status == 200, resp.read()  # the fake's /serving-endpoints would have refused it with 400
+    resp.read()
+    first, second = fake_databricks.anthropic.requests()
+    assert first.headers["anthropic-beta"] == "claude-code-20250219"
+    assert "anthropic-beta" not in second.headers
+    assert first.headers["x-databricks-workspace-id"] == second.headers["x-databricks-workspace-id"] == "2222"

@@ -6,6 +6,14 @@ and `stream: true` answers with SSE events exactly in the Anthropic API's order
 (message_start, content_block_start/delta/stop, message_delta, message_stop).
 Tests script the replies (`text`, or a `tool_use` whose tool_result arrives in
 the next request) and can slow a stream down or cut it mid-way.
+
+Answers of the real service modelled here (docs/design.md "Service behaviours we rely on"):
+- an `anthropic-beta` value not on the route's allow list (`allowed_betas`) is refused with 400,
+  as gateways in front of Anthropic models do (anthropics/claude-code issues 46105, 11672);
+- `/serving-endpoints/anthropic/v1/messages/count_tokens` is 404 "Path must be of form
+  /serving-endpoints/<endpoint_name>/invocations" (anthropics/claude-code issue 14007);
+- a per-endpoint AI Gateway rate limit of 0 calls refuses the key with 403 PERMISSION_DENIED
+  (terraform-provider-databricks issue 5362); it does not govern /ai-gateway traffic (issue 5796).
 """
 
 import collections
@@ -18,6 +26,10 @@ from typing import Callable, Iterator, List, Optional
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response
 
 ROUTES = ("serving-endpoints", "ai-gateway")
+# What Claude Code sends with CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1, as Databricks' first Claude Code
+# configs had it on /serving-endpoints: known to pass there. None = every value passes.
+SERVING_ENDPOINT_BETAS = frozenset(("claude-code-20250219", "interleaved-thinking-2025-05-14"))
+COUNT_TOKENS_PATH_ERROR = "Path must be of form /serving-endpoints/<endpoint_name>/invocations"
 
 
 def text(words: str, **options) -> dict:
@@ -44,6 +56,7 @@ class AnthropicMessages:
         self.event_delay = 0.0
         self.drop_after = None  # type: Optional[int]
         self.streams_finished = []  # type: List[float]  # time.time() when a stream's last event was sent
+        self.allowed_betas = {"serving-endpoints": SERVING_ENDPOINT_BETAS, "ai-gateway": None}
         self._lock = threading.Lock()
 
     def script(self, *replies: dict) -> None:
@@ -74,8 +87,13 @@ class AnthropicMessages:
 
     # -- handlers --------------------------------------------------------------
     def messages(self, req: Request, route: str) -> Response:
-        self.fake.authenticate(req)
+        principal = self.fake.authenticate(req)
+        refused = self._refused_beta(req, route)
+        if refused is not None:
+            return refused
         body = self._validated(req)
+        if route == "serving-endpoints":
+            self._check_rate_limits(body["model"], principal)
         reply = self._next_reply()
         message_id = "msg_" + uuid.uuid4().hex[:24]
         input_tokens = max(1, len(req.body) // 4)
@@ -94,8 +112,26 @@ class AnthropicMessages:
 
     def count_tokens(self, req: Request, route: str) -> Response:
         self.fake.authenticate(req)
+        if route == "serving-endpoints":
+            return Response.error(404, "ENDPOINT_NOT_FOUND", COUNT_TOKENS_PATH_ERROR)
         self._validated(req)
         return Response.json({"input_tokens": max(1, len(req.body) // 4)})
+
+    def _refused_beta(self, req: Request, route: str) -> Optional[Response]:
+        """The 400 a gateway gives for `anthropic-beta` values it does not support, or None."""
+        allowed = self.allowed_betas.get(route)
+        sent = [v.strip() for v in req.headers.get("anthropic-beta", "").split(",") if v.strip()]
+        unexpected = [v for v in sent if allowed is not None and v not in allowed]
+        if not unexpected:
+            return None
+        message = ("Unexpected value(s) %s for the `anthropic-beta` header. Please consult our documentation at "
+                   "docs.anthropic.com or try again without the header." % ", ".join("`%s`" % v for v in unexpected))
+        return Response.json({"type": "error", "error": {"type": "invalid_request_error", "message": message}}, 400)
+
+    def _check_rate_limits(self, endpoint: str, principal: str) -> None:
+        reason = self.fake.serving.refusal(endpoint, principal)
+        if reason is not None:
+            raise ApiError(403, "PERMISSION_DENIED", reason)
 
     def _validated(self, req: Request) -> dict:
         try:

@@ -102,6 +102,7 @@ class FakeDatabricks:
     def __init__(self, account_id: str = "acc-1", workspace_id: str = "1234567890"):
         self.account_id = account_id
         self.workspace_id = workspace_id
+        self.unified_host = False  # set when the host serves several workspaces (serving.add_workspace)
         self.lock = threading.RLock()
         self.requests: List[Request] = []
         self.faults: List[Fault] = []
@@ -228,8 +229,10 @@ class FakeDatabricks:
             self._httpd = None
 
     def _databricks_config(self, req: Request) -> Response:
-        return Response.json({"oidc_endpoint": self.url + "/oidc",
-                              "workspace_id": self.workspace_id, "account_id": self.account_id})
+        meta = {"oidc_endpoint": self.url + "/oidc", "workspace_id": self.workspace_id, "account_id": self.account_id}
+        if self.unified_host:  # no one workspace to name: callers must know theirs (DATABRICKS_WORKSPACE_ID)
+            del meta["workspace_id"]
+        return Response.json(meta)
 
 
 def _default_code(status: int) -> str:

@@ -7,8 +7,17 @@ Faithful to facts/databricks-api.md §A-B, including the quirks a client must co
 - served entities, served_models, tags and ACL entries come back shuffled, never in the order sent;
 - `*_plaintext` secrets are accepted and kept, never returned;
 - a create or config update stays IN_PROGRESS (with `pending_config`) for `update_seconds`, and a
-  second config update meanwhile is refused with 409 RESOURCE_CONFLICT; `fail_next_update`
+  config update, a tags PATCH or an AI Gateway PUT meanwhile is refused with 409 and
+  `conflict_error_code` (the code is not documented, so tests vary it); `fail_next_update`
   makes the next one end UPDATE_FAILED;
+- at most 15 served entities (databricks-sdk-py issue 1496; the SDK docstring's 10 is out of date);
+  an unnamed entity is named `<entity_name>-<entity_version>` (SDK ServedEntityInput.name docstring);
+  `endpoint_url` only on route-optimized endpoints;
+- a rate limit of 0 calls disables the endpoint for that key: queries get 403 PERMISSION_DENIED
+  (terraform-provider-databricks issue 5362);
+- one host can serve several workspaces (a unified host, `add_workspace`): workspace calls are
+  routed by the X-Databricks-Workspace-Id header the SDK sends (databricks/sdk/config.py
+  `workspace_id`), and refused without it;
 - an external model can be neither added to nor removed from an existing endpoint;
 - the pay-per-token `databricks-claude-*` endpoints exist from the start and cannot be created,
   deleted or reconfigured, but their AI Gateway config and permissions can be set;
@@ -36,7 +45,7 @@ PROVIDERS = ("ai21labs", "amazon-bedrock", "anthropic", "cohere", "custom", "dat
              "google-cloud-vertex-ai", "openai", "palm")
 SECRET_REFERENCE = re.compile(r"\{\{secrets/[^/{}]+/[^/{}]+\}\}\Z")
 ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}\Z")
-MAX_ENTITIES = 10
+MAX_ENTITIES = 15  # databricks-sdk-py issue 1496
 LEVELS = ("CAN_MANAGE", "CAN_QUERY", "CAN_VIEW")
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")
 RATE_LIMIT_KEYS = ("endpoint", "user", "user_group", "service_principal")
@@ -48,18 +57,39 @@ _PERMISSIONS = r"/api/2\.0/permissions/serving-endpoints/(?P<endpoint_id>[^/]+)"
 
 
 def register(fake) -> None:
+    fake.serving = ServingEndpoints(fake)  # the host's (first) workspace
+    fake.workspaces = {fake.workspace_id: fake.serving}
+    for method, pattern, handler in (
+            ("POST", _ENDPOINTS, "create"), ("GET", _ENDPOINTS, "list"), ("GET", _ENDPOINT, "get"),
+            ("DELETE", _ENDPOINT, "delete"), ("PUT", _ENDPOINT + r"/config", "update_config"),
+            ("PATCH", _ENDPOINT + r"/tags", "patch_tags"), ("PUT", _ENDPOINT + r"/ai-gateway", "put_ai_gateway"),
+            ("GET", _PERMISSIONS, "get_permissions"), ("PUT", _PERMISSIONS, "set_permissions"),
+            ("PATCH", _PERMISSIONS, "update_permissions")):
+        fake.route(method, pattern, _in_workspace(fake, handler))
+
+
+def add_workspace(fake, workspace_id: str) -> "ServingEndpoints":
+    """Serve another workspace on the same host: the host becomes a unified host."""
     api = ServingEndpoints(fake)
-    fake.serving = api
-    fake.route("POST", _ENDPOINTS, api.create)
-    fake.route("GET", _ENDPOINTS, api.list)
-    fake.route("GET", _ENDPOINT, api.get)
-    fake.route("DELETE", _ENDPOINT, api.delete)
-    fake.route("PUT", _ENDPOINT + r"/config", api.update_config)
-    fake.route("PATCH", _ENDPOINT + r"/tags", api.patch_tags)
-    fake.route("PUT", _ENDPOINT + r"/ai-gateway", api.put_ai_gateway)
-    fake.route("GET", _PERMISSIONS, api.get_permissions)
-    fake.route("PUT", _PERMISSIONS, api.set_permissions)
-    fake.route("PATCH", _PERMISSIONS, api.update_permissions)
+    fake.workspaces[workspace_id] = api
+    fake.unified_host = True
+    return api
+
+
+def workspace_of(fake, req: Request) -> "ServingEndpoints":
+    """The workspace a call is for: its X-Databricks-Workspace-Id, needed once the host serves several."""
+    workspace_id = req.headers.get("x-databricks-workspace-id")
+    if workspace_id is None:
+        if len(fake.workspaces) > 1:
+            raise _bad("This host serves several workspaces: send the X-Databricks-Workspace-Id header.")
+        return fake.serving
+    if workspace_id not in fake.workspaces:
+        raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", "Workspace %s is not served by this host." % workspace_id)
+    return fake.workspaces[workspace_id]
+
+
+def _in_workspace(fake, handler: str):
+    return lambda req, **groups: getattr(workspace_of(fake, req), handler)(req, **groups)
 
 
 def _bad(message: str) -> ApiError:
@@ -77,6 +107,7 @@ class ServingEndpoints:
         self.fake = fake
         self.update_seconds = 1.0  # how long a create / config update stays IN_PROGRESS
         self.fail_next_update: Optional[str] = None  # e.g. "UPDATE_FAILED": how the next update ends
+        self.conflict_error_code = "RESOURCE_CONFLICT"  # of the 409 for a write while an update runs
         self.rng = random.Random()
         self.endpoints: Dict[str, dict] = {}
         for name, display in PAY_PER_TOKEN.items():
@@ -159,10 +190,7 @@ class ServingEndpoints:
             rec = self._existing(name)
             if rec["pay_per_token"]:
                 raise _bad("The config of pay-per-token endpoint '%s' cannot be updated." % name)
-            if rec["config_update"] == "IN_PROGRESS":
-                raise ApiError(409, "RESOURCE_CONFLICT",
-                               "Endpoint %s is currently being updated. Please wait until the current update "
-                               "completes or fails." % name)
+            self._refuse_while_updating(rec)
             if not body.get("served_entities"):
                 raise _bad("served_entities is required.")
             config = self._validated_config(body)
@@ -181,6 +209,7 @@ class ServingEndpoints:
         body = req.json()
         with self.fake.lock:
             rec = self._existing(name)
+            self._refuse_while_updating(rec)
             for key in body.get("delete_tags") or []:
                 rec["tags"].pop(key, None)
             for tag in body.get("add_tags") or []:
@@ -195,6 +224,7 @@ class ServingEndpoints:
         body = req.json()
         with self.fake.lock:
             rec = self._existing(name)
+            self._refuse_while_updating(rec)
             rec["ai_gateway"] = self._validated_gateway(body, rec["ai_gateway"])
             rec["last_updated_timestamp"] = _ms()
             return Response.json(copy.deepcopy(rec["ai_gateway"]))
@@ -218,7 +248,27 @@ class ServingEndpoints:
             rec["acl"].update(self._validated_acl(req.json()))
             return Response.json(self._acl_view(rec))
 
+    def refusal(self, name: str, principal: str) -> Optional[str]:
+        """Why the AI Gateway refuses `principal` a query of endpoint `name` (a rate limit of 0), or None."""
+        with self.fake.lock:
+            rec = self._settled(name)
+            limits = ((rec or {}).get("ai_gateway") or {}).get("rate_limits") or []
+        for limit in limits:
+            key = limit.get("key", "endpoint")
+            applies = key == "endpoint" or (key in ("user", "service_principal")
+                                            and limit.get("principal") in (None, principal))
+            if applies and limit.get("calls") == 0:
+                return "The endpoint %s is disabled for %s by a rate limit of 0 calls per %s." % (
+                    name, principal if key != "endpoint" else "everyone", limit.get("renewal_period", "minute"))
+        return None
+
     # -- state -------------------------------------------------------------------
+    def _refuse_while_updating(self, rec: dict) -> None:
+        if rec["config_update"] == "IN_PROGRESS":
+            raise ApiError(409, self.conflict_error_code,
+                           "Endpoint %s is currently being updated. Please wait until the current update "
+                           "completes or fails." % rec["name"])
+
     def _add_pay_per_token(self, name: str, display: str) -> None:
         entity = {"name": name, "foundation_model": {"name": name.replace("databricks-", "system.ai."),
                                                      "display_name": display, "docs": "https://docs.databricks.com",
@@ -311,7 +361,7 @@ class ServingEndpoints:
                     raise _bad("anthropic_api_key must be a secret reference of the form {{secrets/<scope>/<key>}}.")
             entity.setdefault("name", model["name"].replace(".", "-").replace(":", "-"))
         elif entity.get("entity_name"):
-            entity.setdefault("name", "%s-%s" % (entity["entity_name"].split(".")[-1], entity.get("entity_version")))
+            entity.setdefault("name", "%s-%s" % (entity["entity_name"], entity.get("entity_version")))
             entity.setdefault("workload_size", "Small")
             entity.setdefault("workload_type", "CPU")
         else:
@@ -412,7 +462,8 @@ class ServingEndpoints:
             if rec[key] is not None:
                 view[key] = rec[key]
         view["permission_level"] = "CAN_MANAGE"
-        view["endpoint_url"] = "%s/serving-endpoints/%s/invocations" % (self.fake.url, rec["name"])
+        if rec["route_optimized"]:  # a dedicated URL only for route-optimized endpoints
+            view["endpoint_url"] = "%s/serving-endpoints/%s/invocations" % (self.fake.url, rec["name"])
         return view
 
     def _acl_view(self, rec: dict) -> dict:
