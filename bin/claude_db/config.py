@@ -313,7 +313,8 @@ def _workspace_url(url: str, path: str) -> str:
     """databricks_host without a trailing slash; https, or http only to this machine (urls.py says why)."""
     example = "e.g. https://adb-123.4.azuredatabricks.net"
     try:
-        scheme, host, _, rest = urls.parse(url.strip())
+        parts = urls.parse(url.strip())
+        scheme, host, rest = parts[0], parts[1], parts[3]
     except urls.UnsafeUrl as e:
         raise ConfigError("key databricks_host in config file %s must be the workspace URL (%s), got %s: %s"
                           % (path, example, json.dumps(url), e))
@@ -333,7 +334,8 @@ def _authority(ad: dict, path: str) -> str:
     """azure_ad.authority, or Entra's authority for the tenant; always https (MSAL refuses anything else)."""
     authority = (ad["authority"] or MICROSOFT_LOGIN + ad["tenant_id"].strip()).strip().rstrip("/")
     try:
-        scheme, _, _, rest = urls.parse(authority)
+        parts = urls.parse(authority)
+        scheme, rest = parts[0], parts[3]
         reason = "" if "?" not in rest and "#" not in rest else "it has a query or fragment"
     except urls.UnsafeUrl as e:
         scheme, rest, reason = "", "", str(e)

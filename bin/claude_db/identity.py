@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -320,8 +321,7 @@ def _refuse_unsafe_redirect(response, *args, **kwargs):
 
 def _seconds(value) -> float:
     """A JWT time claim as a number; anything else (a string, NaN, infinity) counts as already expired."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
-            float("inf"), float("-inf")):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return 0
     return value
 

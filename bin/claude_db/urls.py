@@ -67,7 +67,7 @@ def check_sendable(url: str, what: str) -> None:
     from urllib3.util import parse_url
 
     try:
-        scheme, host, port, _ = parse(url)
+        scheme, host, port = parse(url)[:3]
         sent = parse_url(url)
     except (UnsafeUrl, ValueError) as e:
         raise UnsafeUrl("%s %s is not a URL a secret may be sent to (%s)" % (what, _shown(url), e))
