@@ -11,6 +11,7 @@ check mode leave that sandbox untouched.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -145,7 +146,8 @@ def wheelhouse(tmp_path_factory):
     """The lock file's wheels for this machine, downloaded once (hash-checked): the role installs from it
     offline, the way README "Offline or mirrored fleets" describes."""
     path = tmp_path_factory.mktemp("wheelhouse")
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--require-hashes", "--only-binary", ":all:",
+    python = shutil.which("python3")  # the role's default workstation_python: its version picks the wheels
+    subprocess.run([python, "-m", "pip", "download", "--quiet", "--require-hashes", "--only-binary", ":all:",
                     "-r", str(REPO / "requirements-workstation-lock.txt"), "-d", str(path)],
                    check=True, capture_output=True, timeout=600)
     return path
