@@ -54,6 +54,9 @@ def test_merge_keeps_the_organisations_keys_and_is_idempotent():
     again = merged(once, ours, ours)
     assert json.dumps(again) == json.dumps(once)  # same keys in the same order: the file does not change
     assert without(once, ours) == ORG
+    # The organisation edits the file after us: a rerun rewrites nothing (no reordering, no new backup).
+    edited = dict(once, companyAnnouncements=["Use claude-db"])
+    assert json.dumps(merged(edited, ours, ours)) == json.dumps(edited)
 
 
 def test_previous_takes_out_what_is_no_longer_ours():
@@ -61,6 +64,19 @@ def test_previous_takes_out_what_is_no_longer_ours():
     second = {"env": {"A": "2"}, "permissions": {"deny": ["WebSearch"]}}
     out = merged(merged(ORG, first), second, first)
     assert out == merged(ORG, second)
+
+
+def test_more_settings_merge_in_order(tmp_path):
+    """The role's workstation_managed_settings_env, then _extra: objects merge, lists append, later wins."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(CONFIG))
+    result = token_tool("settings", "--managed", "--config", str(config), "--api-key-helper", "h",
+                        "--add", '{"env": {"CLAUDE_CODE_API_KEY_HELPER_TTL_MS": "60000"}}',
+                        "--add", '{"env": {"ANTHROPIC_MODEL": "other"}, "permissions": {"deny": ["Bash(curl:*)"]}}')
+    settings = json.loads(result.stdout)
+    assert settings["env"]["CLAUDE_CODE_API_KEY_HELPER_TTL_MS"] == "60000"
+    assert settings["env"]["ANTHROPIC_MODEL"] == "other"
+    assert settings["permissions"]["deny"] == ["WebSearch", "Bash(curl:*)"]
 
 
 def test_without_leaves_what_someone_else_changed_and_drops_what_only_we_filled():
