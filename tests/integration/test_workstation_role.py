@@ -158,7 +158,9 @@ NETWORK = {"proxy": "http://proxy.corp.example:3128"} if "network" in SCHEMA els
 
 
 def offline(wheelhouse):
-    return {"workstation_pip_extra_args": "--no-index --find-links %s" % wheelhouse}
+    """The role's venv from the wheelhouse, with the Python the wheels were picked for."""
+    return {"workstation_pip_extra_args": "--no-index --find-links %s" % wheelhouse,
+            "workstation_python": shutil.which("python3")}
 
 
 def test_system_scope_then_absent(ansible, sandbox, wheelhouse):
