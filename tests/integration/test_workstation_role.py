@@ -153,6 +153,8 @@ def wheelhouse(tmp_path_factory):
     return path
 
 
+SLOW = 1800  # seconds for one play on a loaded machine (pip, many tasks); a quiet one needs well under a minute
+
 # The config's network section comes with issue 8's schema; until then the role leaves an empty one out.
 NETWORK = {"proxy": "http://proxy.corp.example:3128"} if "network" in SCHEMA else {}
 
@@ -176,7 +178,7 @@ def test_system_scope_then_absent(ansible, sandbox, wheelhouse):
                       workstation_config_dir=str(etc / "databricks-claude-gateway"),
                       workstation_network=NETWORK, **offline(wheelhouse))
     del extra["workstation_allow_root"]  # system scope installs as root without it
-    ansible.play(PLAY, extra_vars=extra).assert_ok()
+    ansible.play(PLAY, extra_vars=extra, timeout=SLOW).assert_ok()
 
     config = etc / "databricks-claude-gateway" / "config.json"
     assert oct(config.stat().st_mode & 0o777) == "0o644" and oct(config.parent.stat().st_mode & 0o777) == "0o755"
@@ -203,11 +205,11 @@ def test_system_scope_then_absent(ansible, sandbox, wheelhouse):
 
     before = sorted(str(p) for p in sandbox.rglob("*"))
     absent = dict(extra, workstation_state="absent")
-    predicted = ansible.play(PLAY, extra_vars=absent, check=True).assert_ok()
+    predicted = ansible.play(PLAY, extra_vars=absent, check=True, timeout=SLOW).assert_ok()
     assert predicted.changed > 0
     assert sorted(str(p) for p in sandbox.rglob("*")) == before
 
-    ansible.play(PLAY, extra_vars=absent).assert_ok()
+    ansible.play(PLAY, extra_vars=absent, timeout=SLOW).assert_ok()
     left = sorted(str(p.relative_to(sandbox)) for p in sandbox.rglob("*") if not p.is_dir())
     backups = [p for p in left if p.startswith("etc/claude-code/managed-settings.json.") and p.endswith("~")]
     assert len(backups) == 1, left
@@ -216,7 +218,7 @@ def test_system_scope_then_absent(ansible, sandbox, wheelhouse):
     assert json.loads(managed.read_text()) == organisation
     assert not (sandbox / "opt").exists() or not any((sandbox / "opt").iterdir())
 
-    again = ansible.play(PLAY, extra_vars=absent).assert_ok()
+    again = ansible.play(PLAY, extra_vars=absent, timeout=SLOW).assert_ok()
     assert again.changed == 0
 
 
