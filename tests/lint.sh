@@ -3,7 +3,8 @@
 # so ansible-test's shellcheck test runs instead of being skipped):
 #   1. ansible-test sanity, all tests, controller Python 3.12
 #   2. Python 3.9, the oldest target: ansible-test compile + import (it covers plugins/ only on a
-#      target-only Python), and a compile of every Python file under bin/; skipped when no python3.9
+#      target-only Python), a compile of every Python file under bin/, and bin/'s unit tests in .venv39
+#      (tests/setup makes it from the workstation lock file); skipped when no python3.9
 #   3. ansible-lint, production profile (.ansible-lint)
 #   4. antsibull-changelog lint (changelog fragments)
 # Every step runs even if an earlier one fails; the exit code is 1 if any failed.
@@ -53,6 +54,13 @@ for root, _, files in os.walk("bin"):
             print("%s:%s: %s" % (path, e.lineno, e.msg), file=sys.stderr)
 sys.exit(1 if bad else 0)
 PY
+  if [ -x .venv39/bin/python ]; then
+    step "bin/ unit tests (python 3.9)" env PYTHONDONTWRITEBYTECODE=1 .venv39/bin/python -m pytest -q \
+      -p no:cacheprovider tests/unit/test_claude_db_*.py tests/unit/test_launcher.py tests/unit/test_proxy*.py \
+      tests/unit/test_workstation_files.py
+  else
+    echo "notice: no .venv39 (run tests/setup); skipping bin/'s unit tests on python 3.9" >&2
+  fi
 else
   echo "notice: python3.9 not found; skipping the Python 3.9 checks" >&2
 fi

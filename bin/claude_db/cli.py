@@ -35,7 +35,7 @@ time, or when the IdP no longer accepts the refresh - signs you in: in the
 browser, or with a device code over SSH / without a display.
 
 Config file search order: --config PATH, $CLAUDE_DB_CONFIG, ./config.json,
-~/.databricks-claude-gateway/config.json. Secrets are kept in the OS keyring
+~/.databricks-claude-gateway/config.json, /etc/databricks-claude-gateway/config.json. Secrets are kept in the OS keyring
 when one is usable, else in 0600 files in ~/.databricks-claude-gateway/.
 """
 
@@ -193,8 +193,8 @@ def _workstation_file_commands(sub, common):
     settings.add_argument("--managed", action="store_true", help="the managed settings for --config")
     settings.add_argument("--api-key-helper", metavar="CMD",
                           help="the apiKeyHelper command (default: this claude-db-token --raw --config PATH)")
-    settings.add_argument("--add", metavar="JSON", help="more settings to merge into --managed's (objects merge, "
-                                                        "lists append)")
+    settings.add_argument("--add", metavar="JSON", action="append",
+                          help="more settings to merge into --managed's (objects merge, lists append); repeatable")
     settings.add_argument("--merge-into", metavar="FILE", help="print FILE (JSON; missing = {}) with ours merged in")
     settings.add_argument("--ours", metavar="JSON", help="the settings to merge (default: --managed's)")
     settings.add_argument("--previous", metavar="JSON", help="the settings merged into FILE last time")

@@ -26,7 +26,8 @@ HELP = """claude-db [claude arguments]: runs Claude Code against the Databricks 
 Every argument goes to Claude Code unchanged (so `claude-db --help` is Claude Code's help).
 claude-db's own settings come from the config file (see README) and these variables:
 
-  CLAUDE_DB_CONFIG          config file (default: ./config.json, then ~/.databricks-claude-gateway/config.json)
+  CLAUDE_DB_CONFIG          config file (default: ./config.json, then ~/.databricks-claude-gateway/config.json,
+                            then /etc/databricks-claude-gateway/config.json)
   CLAUDE_DB_HOME            state directory (default ~/.databricks-claude-gateway)
   CLAUDE_DB_MODE            proxy | helper | env, overrides launcher.mode:
                               proxy   (default) a loopback proxy adds a fresh Databricks token to each request;

@@ -12,12 +12,12 @@ from .launcher import claude_settings
 _GONE = object()
 
 
-def managed_settings(config, api_key_helper=None, add=None) -> dict:
-    """The helper-mode settings, with another apiKeyHelper command if given, and `add` (more settings) merged in."""
+def managed_settings(config, api_key_helper=None) -> dict:
+    """The helper-mode settings, with another apiKeyHelper command if given."""
     settings = claude_settings(config, "helper", 0, "", None)
     if api_key_helper:
         settings["apiKeyHelper"] = api_key_helper
-    return merged(settings, add or {})
+    return settings
 
 
 def merged(current: dict, ours: dict, previous=None) -> dict:

@@ -24,7 +24,9 @@ def run_command(args) -> int:
             raise ConfigError("--config - and --merge-into - both read stdin; give one of them a file")
         if args.config == STDIN and not args.api_key_helper:
             raise ConfigError("with --config - pass --api-key-helper CMD (the default names the config file)")
-        ours = managed_settings(_config(args.config), args.api_key_helper, _json_object(args.add, "--add"))
+        ours = managed_settings(_config(args.config), args.api_key_helper)
+        for more in args.add or ():
+            ours = merged(ours, _json_object(more, "--add"))
     elif args.ours is not None:
         ours = _json_object(args.ours, "--ours")
     else:

@@ -36,9 +36,9 @@ def token_tool(*args, stdin="", python=sys.executable, flags=()):
 
 def test_managed_settings_are_the_helper_modes_settings():
     config = parse_config(json.dumps(CONFIG).encode(), "c.json")
-    ours = managed_settings(config, "'/usr/local/bin/claude-db-token' --raw", {"env": {"EXTRA": "1"}})
+    ours = managed_settings(config, "'/usr/local/bin/claude-db-token' --raw")
     helper = claude_settings(config, "helper", 0, "", None)
-    assert ours["env"] == dict(helper["env"], EXTRA="1")
+    assert ours["env"] == helper["env"]
     assert ours["env"]["ANTHROPIC_BASE_URL"] == "https://adb-123.4.azuredatabricks.net/ai-gateway/anthropic"
     assert ours["env"]["ANTHROPIC_MODEL"] == "databricks-claude-sonnet-4-5"
     assert ours["permissions"] == helper["permissions"] == {"deny": ["WebSearch"]}
@@ -54,6 +54,9 @@ def test_merge_keeps_the_organisations_keys_and_is_idempotent():
     again = merged(once, ours, ours)
     assert json.dumps(again) == json.dumps(once)  # same keys in the same order: the file does not change
     assert without(once, ours) == ORG
+    # The organisation edits the file after us: a rerun rewrites nothing (no reordering, no new backup).
+    edited = dict(once, companyAnnouncements=["Use claude-db"])
+    assert json.dumps(merged(edited, ours, ours)) == json.dumps(edited)
 
 
 def test_previous_takes_out_what_is_no_longer_ours():
@@ -61,6 +64,19 @@ def test_previous_takes_out_what_is_no_longer_ours():
     second = {"env": {"A": "2"}, "permissions": {"deny": ["WebSearch"]}}
     out = merged(merged(ORG, first), second, first)
     assert out == merged(ORG, second)
+
+
+def test_more_settings_merge_in_order(tmp_path):
+    """The role's workstation_managed_settings_env, then _extra: objects merge, lists append, later wins."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(CONFIG))
+    result = token_tool("settings", "--managed", "--config", str(config), "--api-key-helper", "h",
+                        "--add", '{"env": {"CLAUDE_CODE_API_KEY_HELPER_TTL_MS": "60000"}}',
+                        "--add", '{"env": {"ANTHROPIC_MODEL": "other"}, "permissions": {"deny": ["Bash(curl:*)"]}}')
+    settings = json.loads(result.stdout)
+    assert settings["env"]["CLAUDE_CODE_API_KEY_HELPER_TTL_MS"] == "60000"
+    assert settings["env"]["ANTHROPIC_MODEL"] == "other"
+    assert settings["permissions"]["deny"] == ["WebSearch", "Bash(curl:*)"]
 
 
 def test_without_leaves_what_someone_else_changed_and_drops_what_only_we_filled():
@@ -128,7 +144,7 @@ def test_the_all_users_config_is_read_after_the_users_own(tmp_path, monkeypatch)
 
 
 def _argument_specs():
-    import yaml  # the test venv has PyYAML (ansible-core); bin/ itself does not use it
+    yaml = pytest.importorskip("yaml")  # .venv has it (ansible-core); .venv39 (bin/'s libraries only) does not
     path = REPO / "roles" / "workstation" / "meta" / "argument_specs.yml"
     return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
 
