@@ -265,7 +265,7 @@ def test_bedrock_and_provisioned_throughput_destinations(ansible, ws):
     - name: endpoint
       databricks_claude.gateway.serving_endpoint:
         name: claude-opus-pt
-        served_entities: [{entity_name: system.ai.databricks-claude-opus-4-6, entity_version: "1"}]
+        served_entities: [{name: opus-pt, entity_name: system.ai.databricks-claude-opus-4-6, entity_version: "1"}]
     - name: opus
       databricks_claude.gateway.model_service:
         catalog: main
