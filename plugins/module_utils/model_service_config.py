@@ -46,7 +46,7 @@ DESTINATION_TYPES = {
     "provisioned_throughput": ("DESTINATION_TYPE_PROVISIONED_THROUGHPUT_FOUNDATION_MODEL",
                                "provisioned_throughput_config"),
 }
-TYPE_CONFIG_KEYS = tuple(key for _, key in DESTINATION_TYPES.values())
+TYPE_CONFIG_KEYS = tuple(pair[1] for pair in DESTINATION_TYPES.values())
 
 
 def destination_type(option):

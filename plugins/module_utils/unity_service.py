@@ -65,7 +65,7 @@ class ServiceTask:
         if not self.module.check_mode:
             with self.module.api_errors("delete", self.what, self.full_name):
                 delete_service(self.client, self.kind, self.full_name)
-        actual, _ = self.compare(current)
+        actual = self.compare(current)[0]
         self._exit(True, "would be deleted" if self.module.check_mode else "deleted", actual, None, {}, ["delete"])
 
     def create(self):
@@ -86,7 +86,7 @@ class ServiceTask:
         return (paths, body) if paths else None
 
     def update(self, current):
-        before, _ = self.compare(current)
+        before = self.compare(current)[0]
         planned = self._plan(current)
         if planned is None:
             self._exit(False, "is up to date", before, before, current)

@@ -63,8 +63,8 @@ options:
     type: str
   provider_config:
     description:
-      - The provider's config object in the API's own shape (for example C({direct: {base_url: ...}}) for
-        V(openai), or C(aws_access_key) for V(amazon_bedrock)), laid over what O(api_key_secret),
+      - The provider's config object in the API's own shape (for example C(direct.base_url) for V(openai), or
+        C(direct.aws_access_key) for V(amazon_bedrock)), laid over what O(api_key_secret),
         O(service_credential) and O(region) build. Secrets in it must be secret references, not plaintext.
     type: dict
   targets:

@@ -54,7 +54,7 @@ def test_unity_absent_removes_what_it_made(admin):
     fake = admin.fake
     admin.run().assert_ok()
     removed = admin.run(gateway_state="absent").assert_ok()
-    assert removed.changed == 5
+    assert removed.changed == 4  # model services, catalog + schema grants, provider service, policy
     assert all(fake.unity.model_service(n) is None for n in SLOTS.values())
     assert fake.unity.model_provider_service("main.ai.anthropic") is None
     assert not fake.unity.has_privilege(DEVELOPER, "SCHEMA", "main.ai", "USE_SCHEMA")

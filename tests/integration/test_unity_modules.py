@@ -265,7 +265,7 @@ def test_bedrock_and_provisioned_throughput_destinations(ansible, ws):
     - name: endpoint
       databricks_claude.gateway.serving_endpoint:
         name: claude-opus-pt
-        served_entities: [{entity_name: system.ai.databricks-claude-opus-4-6, entity_version: "1"}]
+        served_entities: [{name: opus-pt, entity_name: system.ai.databricks-claude-opus-4-6, entity_version: "1"}]
     - name: opus
       databricks_claude.gateway.model_service:
         catalog: main
@@ -283,8 +283,10 @@ def test_bedrock_and_provisioned_throughput_destinations(ansible, ws):
     # the service resolves the endpoint's model into the destination: not drift
     assert fake.unity.model_service("main.ai.claude-opus")["config"]["routing"]["destinations"][0][
         "provisioned_throughput_config"]["model"] == "system.ai.databricks-claude-opus-4-6"
+    fake.fail("/unity-catalog/model-services/", status=429, times=2, method="GET")  # a burst: retried
     again = ansible.play(playbook(bedrock), extra_vars=variables).assert_ok()
     assert again.changed == 0 and fake.writes() == []
+    assert len(fake.calls("/unity-catalog/model-services/main.ai.claude-opus$", "GET")) == 3
 
 
 def test_secrets_never_reach_verbose_output(ansible, ws):
