@@ -7,9 +7,10 @@ here with a `register(fake)` function; add new ones to AREAS.
 from . import accounts, serving
 from . import messages
 from . import oidc
+from . import unity
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response, TokenInfo
 
-AREAS = [accounts, serving, messages, oidc]
+AREAS = [accounts, serving, messages, oidc, unity]
 
 
 def make_fake(**kwargs) -> FakeDatabricks:
