@@ -3,7 +3,7 @@
 import json
 
 from tests.support.fake_databricks import Response
-from tests.support.launcher_fixtures import BASE_PATH, message_body, read_events
+from tests.support.launcher_fixtures import BASE_PATH, USER, message_body, read_events, token
 
 INVALID_TOKEN = Response(400, b"Invalid Token", {"Content-Type": "text/plain"})  # ucode's test: plain text
 
@@ -39,3 +39,13 @@ def test_a_second_invalid_token_reaches_claude_code_instead_of_looping(auth_prox
     resp = proxy.request(path=BASE_PATH + "/v1/messages", body=message_body())
     assert resp.status == 400 and resp.read() == b"Invalid Token"
     assert len(fake_databricks.anthropic.requests()) == 2 and len(proxy.fetches) == 2
+
+
+def test_a_token_of_another_workspace_is_replaced_on_the_real_gateway_route(auth_proxy, fake_databricks):
+    # The fake's own /ai-gateway answer (not an injected one): 400 "Invalid Token" for another workspace's token.
+    foreign = token(fake_databricks.issue_token(USER, 3600, workspace_id="999"), 3600)
+    proxy = auth_proxy(first=foreign, base_path="/ai-gateway/anthropic")
+    resp = proxy.request(path="/ai-gateway/anthropic/v1/messages",
+                         body=message_body(model="system.ai.claude-sonnet-4-5"))
+    assert resp.status == 200 and read_events(resp)[-1]["type"] == "message_stop"
+    assert proxy.fetches == [foreign.access_token]
