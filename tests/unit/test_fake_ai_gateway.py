@@ -1,12 +1,10 @@
 """The fake's Messages routes answer by `model` as the real ones do: model services on /ai-gateway only."""
 
-import json
-
 import pytest
 import requests
 
 from tests.support.fake_databricks import make_fake
-from tests.support.fake_databricks.gateway import add_model_service
+from tests.support.fake_databricks.gateway import add_model_service, grant
 
 ALICE, BOB = "alice@example.test", "bob@example.test"
 AI_GATEWAY, SERVING = "/ai-gateway/anthropic/v1/messages", "/serving-endpoints/anthropic/v1/messages"
@@ -74,10 +72,3 @@ def test_a_token_of_another_workspace_is_400_invalid_token_on_the_gateway(fake):
     expired = fake.issue_token(ALICE, 10)  # the usual 403 "Invalid Token" for a token past its life
     assert ask(fake, AI_GATEWAY, "system.ai.claude-sonnet-4-5", expired).status_code == 403
 
-
-def grant(fake, securable, name, principal, privilege):
-    token = fake.issue_token("admin@example.test", 600)
-    answer = requests.patch("%s/api/2.1/unity-catalog/permissions/%s/%s" % (fake.url, securable, name),
-                            data=json.dumps({"changes": [{"principal": principal, "add": [privilege]}]}),
-                            headers={"Authorization": "Bearer " + token}, timeout=10)
-    assert answer.status_code == 200, answer.text

@@ -112,13 +112,17 @@ def add_model_service(fake, full_name: str, endpoint: str = "databricks-claude-s
     config = {"routing": {"destinations": [destination]}, "rate_limits": rate_limits or []}
     _admin_call(fake, admin, "POST", "/api/2.1/unity-catalog/model-services", {"config": config},
                 parent="schemas/%s.%s" % (catalog, schema), model_service_id=service_id)
-    for securable, name, privilege in (("CATALOG", catalog, "USE_CATALOG"),
-                                       ("SCHEMA", catalog + "." + schema, "USE_SCHEMA"),
-                                       ("MODEL_SERVICE", full_name, "EXECUTE")):
-        changes = [{"principal": p, "add": [privilege]} for p in executors]
-        if changes:
-            _admin_call(fake, admin, "PATCH", "/api/2.1/unity-catalog/permissions/%s/%s" % (securable, name),
-                        {"changes": changes})
+    for principal in executors:
+        grant(fake, "CATALOG", catalog, principal, "USE_CATALOG")
+        grant(fake, "SCHEMA", catalog + "." + schema, principal, "USE_SCHEMA")
+        grant(fake, "MODEL_SERVICE", full_name, principal, "EXECUTE")
+
+
+def grant(fake, securable_type: str, full_name: str, principal: str, privilege: str) -> None:
+    """A test knob: an admin grants `privilege` on the securable through the fake's permissions API."""
+    _admin_call(fake, fake.issue_token("admin@example.test", 600), "PATCH",
+                "/api/2.1/unity-catalog/permissions/%s/%s" % (securable_type, full_name),
+                {"changes": [{"principal": principal, "add": [privilege]}]})
 
 
 def _admin_call(fake, token: str, method: str, path: str, body: dict, **query) -> None:
