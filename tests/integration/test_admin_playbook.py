@@ -25,9 +25,9 @@ TASKS = ("Serving endpoint", "AI Gateway config of the endpoint", "Developers ma
          "Account federation policy trusting the Entra ID tenant")
 
 
-def example_vars(url, **overrides):
+def example_vars(url, example=EXAMPLE, **overrides):
     """The example vars file pointed at the fake; `overrides` replace top-level scalar lines."""
-    text = EXAMPLE.read_text()
+    text = example.read_text()
     text = re.sub(r"(?m)^databricks_(account_)?profile:.*\n", "", text)
     values = dict(databricks_host=url, databricks_account_host=url, databricks_account_id="acc-1", **overrides)
     for key, value in values.items():

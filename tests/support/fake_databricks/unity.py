@@ -31,6 +31,8 @@ For the data plane and tests (state: `fake.unity`, a UnityCatalog):
         ("USE_CATALOG", "USE_SCHEMA", "EXECUTE") as ("CATALOG", "main") style (type, privilege, on)
     fake.unity.add_schema("main.ai"), add_group("devs", members), add_principal("sp-app-id")
     fake.unity.edit("MODEL_SERVICE", full_name, fn)  -> a change behind the API's back (new etag)
+    fake.unity.concurrent_edit("MODEL_SERVICE", full_name, fn, times=1) -> the next `times` PATCH/DELETE
+        of it find `fn` applied first, as if another admin wrote between the caller's read and its write
 Seeded: catalogs `main` (schemas `default`, `ai`) and `system` (schema `ai`, holding the UC models of
 the pay-per-token endpoints and Databricks-provided model services `system.ai.claude-*`); groups
 `account users` (every user) and `claude-code-developers` (the example vars' developers group);
@@ -164,6 +166,7 @@ class UnityCatalog:
         self.grants: Dict[Tuple[str, str], Dict[str, Set[str]]] = {}  # (type, full name) -> principal -> privs
         self.groups: Dict[str, Set[str]] = {"claude-code-developers": set(fake.users)}
         self.principals: Set[str] = set()  # service principals (application ids) and other extra principals
+        self.concurrent: Dict[Tuple[str, str], list] = {}  # (type, full name) -> [change, times left]
         self.grants[("CATALOG", "system")] = {"account users": {"USE_CATALOG"}}
         self.grants[("SCHEMA", "system.ai")] = {"account users": {"USE_SCHEMA", "EXECUTE"}}
         for full_name, model in SYSTEM_MODEL_SERVICES.items():
@@ -229,6 +232,19 @@ class UnityCatalog:
             change(rec)
             rec.update(etag=_new_etag(), update_time=_now())
 
+    def concurrent_edit(self, securable_type: str, full_name: str, change: Callable[[dict], None],
+                        times: int = 1) -> None:
+        with self.fake.lock:
+            self.concurrent[(securable_type, full_name)] = [change, times]
+
+    def _land_concurrent_edit(self, sec_type: str, full_name: str) -> None:
+        pending = self.concurrent.get((sec_type, full_name))
+        if pending:
+            pending[1] -= 1
+            if pending[1] <= 0:
+                del self.concurrent[(sec_type, full_name)]
+            self.edit(sec_type, full_name, pending[0])
+
     # -- services --------------------------------------------------------------------
     def create(self, req: Request) -> Response:
         principal = self.fake.authenticate(req)
@@ -293,6 +309,7 @@ class UnityCatalog:
         body = req.json()
         with self.fake.lock:
             rec = self._existing(sec_type, full_name)
+            self._land_concurrent_edit(sec_type, full_name)
             self._check_etag(rec, req.arg("etag"))
             if rec["created_by"] == SYSTEM_USER:
                 raise ApiError(403, "PERMISSION_DENIED", "'%s' is provided by Databricks and cannot be changed."
@@ -321,6 +338,7 @@ class UnityCatalog:
         sec_type = KINDS[collection][0]
         with self.fake.lock:
             rec = self._existing(sec_type, full_name)
+            self._land_concurrent_edit(sec_type, full_name)
             self._check_etag(rec, req.arg("etag"))
             if rec["created_by"] == SYSTEM_USER:
                 raise ApiError(403, "PERMISSION_DENIED", "'%s' is provided by Databricks and cannot be deleted."
