@@ -3,7 +3,6 @@
 import pytest
 import requests
 
-from tests.support.fake_databricks import make_fake
 from tests.support.fake_databricks.gateway import add_model_service, grant
 
 ALICE, BOB = "alice@example.test", "bob@example.test"
@@ -12,11 +11,9 @@ HOURLY = "RATE_LIMIT_RENEWAL_PERIOD_HOUR"  # an hour window: a test never stradd
 
 
 @pytest.fixture
-def fake():
-    fake = make_fake()
-    fake.start()
-    yield fake
-    fake.stop()
+def fake(fake_databricks, pki, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", pki.ca_pem)  # requests trusts the test CA
+    return fake_databricks
 
 
 def ask(fake, path, model, token=None, count_tokens=False):
