@@ -277,7 +277,8 @@ def _main_model(raw: dict, path: str) -> str:
             if name is not None and not is_model_service_name(name):
                 raise ConfigError("key %s in config file %s must be a model service's full name catalog.schema.name "
                                   "on route ai-gateway (e.g. system.ai.claude-sonnet-4-5), got %s; fix the name, or "
-                                  "set route to serving-endpoints for a serving endpoint" % (key, path, json.dumps(name)))
+                                  "set route to serving-endpoints for a serving endpoint"
+                                  % (key, path, json.dumps(name)))
         return raw["model"]
     if not raw["endpoint_name"]:
         raise ConfigError("missing required key endpoint_name in config file %s; add it" % path)
