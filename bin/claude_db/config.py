@@ -30,6 +30,9 @@ MICROSOFT_LOGIN = "https://login.microsoftonline.com/"
 # MSAL adds these itself and raises when a caller passes them (facts/test-idp.md §1).
 RESERVED_SCOPES = ("openid", "profile", "offline_access")
 DEFAULT_SCOPES = ("email",)  # without one non-reserved scope the IdP sends no refresh token
+SLOTS = ("opus", "sonnet", "haiku")
+# Claude Code strips this suffix from a model name before sending it (and asks for the 1M context instead).
+CONTEXT_1M_SUFFIX = "[1m]"
 # The `anthropic-beta` policy per route, when betas{} does not set it (docs/design.md "Beta headers").
 # /serving-endpoints: Databricks' first Claude Code configs set CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1,
 # and these two are what Claude Code then still sends; anything else is filtered out by the proxy.
@@ -54,10 +57,10 @@ class _Key:
 
 SCHEMA = {
     "databricks_host": _Key("string", required=True),
-    "endpoint_name": _Key("string", required=True),
+    "endpoint_name": _Key("string"),  # required on route serving-endpoints (_main_model)
     "model": _Key("string"),
     "route": _Key("string", default="serving-endpoints", choices=("serving-endpoints", "ai-gateway")),
-    "models": _Key("object", children={"opus": _Key("string"), "sonnet": _Key("string"), "haiku": _Key("string")}),
+    "models": _Key("object", children={slot: _Key("string") for slot in SLOTS}),
     "azure_ad": _Key("object", required=True, children={
         "tenant_id": _Key("string", required=True),
         "client_id": _Key("string", required=True),
@@ -84,20 +87,23 @@ SCHEMA = {
 class Config:
     """A validated config file; immutable once loaded."""
 
-    __slots__ = ("path", "databricks_host", "endpoint_name", "model", "route", "models", "tenant_id", "client_id",
+    __slots__ = ("path", "databricks_host", "endpoint_name", "model", "route", "main_model", "models", "tenant_id",
+                 "client_id",
                  "scopes", "authority", "service_principal_client_id", "token_cache_method", "token_cache_fallback",
                  "launcher_mode", "claude_command", "network_proxy", "network_ca_bundle",
                  "workspace_id", "allowed_betas", "disable_experimental_betas")
 
     def __init__(self, path: str, raw: dict):
         ad = raw["azure_ad"]
+        main_model = _main_model(raw, path)
         fields = {
             "path": path,
             "databricks_host": _workspace_url(raw["databricks_host"], path),
             "endpoint_name": raw["endpoint_name"],
             "model": raw["model"],
             "route": raw["route"],
-            "models": {slot: raw["models"][slot] or raw["endpoint_name"] for slot in ("opus", "sonnet", "haiku")},
+            "main_model": main_model,
+            "models": {slot: raw["models"][slot] or main_model for slot in SLOTS},
             "tenant_id": ad["tenant_id"],
             "client_id": ad["client_id"],
             "scopes": msal_scopes(ad["scopes"]),
@@ -344,3 +350,42 @@ def _authority(ad: dict, path: str) -> str:
                           "e.g. %s<tenant_id>; got %s%s" % (path, MICROSOFT_LOGIN, json.dumps(authority),
                                                              ": " + reason if reason else ""))
     return authority
+
+
+def _main_model(raw: dict, path: str) -> str:
+    """The `model` of every request: the serving endpoint's name, or on ai-gateway the model service's full name.
+
+    The two kinds of name cannot be swapped: /ai-gateway routes by model service and the legacy
+    /serving-endpoints route by endpoint (facts/databricks-api.md E), so each route refuses the other's.
+    """
+    gateway = raw["route"] == "ai-gateway"
+    main_key = "model" if gateway else "endpoint_name"
+    named = [(main_key, raw[main_key])] + [("models." + slot, raw["models"][slot]) for slot in SLOTS]
+    if gateway:
+        if not raw["model"]:
+            raise ConfigError("route ai-gateway in config file %s needs key model: the model service's full name "
+                              "catalog.schema.name (e.g. system.ai.claude-sonnet-4-5); add it" % path)
+        for key, name in named:
+            if name is not None and not is_model_service_name(name):
+                raise ConfigError("key %s in config file %s must be a model service's full name catalog.schema.name "
+                                  "on route ai-gateway (e.g. system.ai.claude-sonnet-4-5), got %s; fix the name, or "
+                                  "set route to serving-endpoints for a serving endpoint"
+                                  % (key, path, json.dumps(name)))
+        return raw["model"]
+    if not raw["endpoint_name"]:
+        raise ConfigError("missing required key endpoint_name in config file %s; add it" % path)
+    for key, name in named:
+        if name is not None and is_model_service_name(name):
+            raise ConfigError("key %s in config file %s is a model service name (%s), which only route ai-gateway "
+                              "serves; set route to ai-gateway, or use a serving endpoint's name" % (key, path, name))
+    return raw["endpoint_name"]
+
+
+def is_model_service_name(name: str) -> bool:
+    """catalog.schema.name (Unity Catalog: each part non-empty, at most 255 characters, no space, slash or control
+    character), optionally with Claude Code's [1m] suffix."""
+    if name.lower().endswith(CONTEXT_1M_SUFFIX):
+        name = name[:-len(CONTEXT_1M_SUFFIX)]
+    parts = name.split(".")
+    return len(parts) == 3 and all(0 < len(p) <= 255 and not any(c in p for c in " /") and p.isprintable()
+                                   for p in parts)

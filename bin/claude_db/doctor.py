@@ -1,7 +1,8 @@
 """`claude-db-token doctor`: each link of the chain checked in order, one pass/fail line with the fix.
 
 config -> token store -> route to the IdP (direct or which proxy) -> route to the workspace (the auth
-proxy's own tunnel + TLS code) -> IdP discovery -> cached sign-in -> token exchange -> serving endpoint(s).
+proxy's own tunnel + TLS code) -> IdP discovery -> cached sign-in -> token exchange -> serving endpoint(s), or on
+route ai-gateway the Databricks user and each model service (model_services.py).
 A failed link marks the ones that need it as skipped rather than piling up errors.
 """
 
@@ -28,6 +29,9 @@ def run_doctor(config) -> int:
         token = report.run("token exchange", lambda: _check_exchange(config))
     else:
         report.skip("token exchange", "needs a sign-in")
+    if config.route == "ai-gateway":
+        _check_model_services(report, config, token)
+        return 0 if report.passed else 1
     for name in sorted({config.endpoint_name} | set(config.models.values())):
         if token:
             report.run("endpoint %s" % name, lambda: _check_endpoint(config, name, token))
@@ -109,6 +113,18 @@ def _check_exchange(config):
     cached = cached_token(config)
     token = get_token(config, interactive=False, rejected=cached.access_token if cached else None)
     return ("got a Databricks token valid for %d min" % (token.expires_in // 60), token)
+
+
+def _check_model_services(report: _Report, config, token) -> None:
+    """One line per model service the config names: it exists and the user may query it, or what is missing."""
+    from .model_services import Workspace, check, configured, signed_in_user
+    workspace = Workspace(config, token) if token else None
+    user = workspace and report.run("databricks user", lambda: signed_in_user(workspace))
+    for name, slots in configured(config):
+        if user:
+            report.run("model service %s" % name, lambda: check(workspace, user, name, slots))
+        else:
+            report.skip("model service %s" % name, "needs the Databricks user" if token else "needs a Databricks token")
 
 
 def _check_endpoint(config, name: str, token) -> str:

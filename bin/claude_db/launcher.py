@@ -21,7 +21,7 @@ from .errors import ConfigError, report
 
 MODES = ("proxy", "helper", "env")
 HELP_FLAG = "--claude-db-help"
-HELP = """claude-db [claude arguments]: runs Claude Code against the Databricks serving endpoint.
+HELP = """claude-db [claude arguments]: runs Claude Code against Databricks.
 
 Every argument goes to Claude Code unchanged (so `claude-db --help` is Claude Code's help).
 claude-db's own settings come from the config file (see README) and these variables:
@@ -38,6 +38,13 @@ claude-db's own settings come from the config file (see README) and these variab
                                       and every command Claude Code runs can read it
   CLAUDE_DB_CLAUDE_COMMAND  the Claude Code command, overrides launcher.claude_command (default: claude)
   CLAUDE_DB_UPSTREAM_TIMEOUT  seconds the proxy waits for the next bytes from Databricks (default 600)
+
+The config key `route` picks the Databricks API and what the config's model names are:
+  serving-endpoints  (default) /serving-endpoints/anthropic; endpoint_name (required) and
+                     models.opus|sonnet|haiku are serving endpoint names
+  ai-gateway         Unity AI Gateway, /ai-gateway/anthropic; model (required) and models.opus|sonnet|haiku
+                     are model service full names catalog.schema.name, e.g. system.ai.claude-sonnet-4-5
+                     (endpoint_name is not used); `claude-db-token doctor` checks you may query each
 
 Exit status: Claude Code's own; 1 sign-in or network failure; 2 usage or config error.
 """
@@ -151,10 +158,9 @@ def _remove_private_settings(path: str) -> None:
 def claude_settings(config, mode: str, port: int, session_key: str, token) -> dict:
     """The `--settings` JSON: its `env` beats the process environment and any ~/.claude/settings.json."""
     base_path = "/%s/anthropic" % config.route
-    model = config.model if config.route == "ai-gateway" and config.model else config.endpoint_name
     env = {
-        "ANTHROPIC_MODEL": model,
-        # Every slot maps to a served endpoint, or subagents ask the workspace for claude-haiku-... ids.
+        "ANTHROPIC_MODEL": config.main_model,
+        # Every slot maps to a served endpoint (model service), or subagents ask for claude-haiku-... ids.
         "ANTHROPIC_DEFAULT_OPUS_MODEL": config.models["opus"],
         "ANTHROPIC_DEFAULT_SONNET_MODEL": config.models["sonnet"],
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": config.models["haiku"],

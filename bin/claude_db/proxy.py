@@ -5,8 +5,8 @@ port and two paths. The proxy checks that key, swaps it for a fresh Databricks
 token, and streams the answer back untouched: bodies are never parsed or
 re-encoded, and each chunk is passed on as it arrives so SSE stays live.
 Databricks answers an expired token with 403 (which Claude Code never retries),
-so the proxy refreshes before expiry and, on a 401/403, refreshes once and
-replays the request itself.
+so the proxy refreshes before expiry and, on a 401/403 (or the Unity AI
+Gateway's 400 "Invalid Token"), refreshes once and replays the request itself.
 """
 
 import asyncio
@@ -29,6 +29,9 @@ _CLIENT_CREDENTIALS = (b"authorization", b"x-api-key")
 _BETA = b"anthropic-beta"
 _WORKSPACE_ID = b"x-databricks-workspace-id"
 _FORWARDED_PATHS = (b"/v1/messages", b"/v1/messages/count_tokens")
+# /ai-gateway answers a token it will not take (e.g. another workspace's) with 400 and this body; ucode
+# (databricks/ucode src/ucode/databricks.py _looks_like_definitive_auth_failure) counts it as an auth failure.
+_INVALID_TOKEN = b"invalid token"
 # A token with less life than this is refreshed before use (Databricks refuses the last 30 s).
 REFRESH_AHEAD = 45.0
 _UPSTREAM_LOST_EVENT = (
@@ -158,8 +161,11 @@ class AuthProxy:
         try:
             token = await self._tokens.current()
             connection, response = await self._exchange(head, request.body, token)
-            if response.status in (401, 403):
-                await self._finish_quietly(connection)
+            if response.status in (400, 401, 403):
+                refusal = await self._finish_quietly(connection)
+                if response.status == 400 and refusal is not None and _INVALID_TOKEN not in refusal.lower():
+                    _respond_read(client, response, refusal)  # a 400 about the request itself
+                    return
                 token = await self._tokens.replace(token)
                 connection, response = await self._exchange(head, request.body, token)
         except ProxyAuthError as e:
@@ -221,16 +227,21 @@ class AuthProxy:
                     raise
         raise AssertionError("unreachable")
 
-    async def _finish_quietly(self, connection) -> None:
-        """Read a refused answer to its end so the connection can be reused."""
-        connection.stream_to(lambda piece: None)
+    async def _finish_quietly(self, connection) -> Optional[bytes]:
+        """Read a refused answer (a small error body) to its end so the connection can be reused.
+
+        Its body, or None when the workspace broke off (then the request is simply sent again)."""
+        pieces = []
+        connection.stream_to(pieces.append)
         try:
             self._pool.release(connection, await connection.done)
         except UpstreamError:  # the replay takes another connection
             self._pool.discard(connection)
+            return None
         except asyncio.CancelledError:
             self._pool.discard(connection)
             raise
+        return b"".join(pieces)
 
     async def _relay(self, client: ClientConnection, connection, response) -> None:
         """Stream the answer to Claude Code piece by piece, as it arrives; never buffered, never re-encoded."""
@@ -259,6 +270,14 @@ class AuthProxy:
         self._pool.release(connection, keep_alive)
         if chunked:
             client.end_chunks()
+
+
+def _respond_read(client: ClientConnection, response, body: bytes) -> None:
+    """Pass on an answer whose body was already read whole."""
+    headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
+    client.start_response(response.status, response.reason, headers, len(body))
+    client.write_raw(body)
+    client.flush()
 
 
 def _error(client: ClientConnection, status: int, kind: str, message: str) -> None:

@@ -12,11 +12,14 @@ pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_sandbox_runs_the_main_job_end_to_end(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "tests.support.sandbox", "--workdir", str(tmp_path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=600, check=False)
+@pytest.mark.parametrize("gateway", ["serving_endpoint", "unity"])
+def test_sandbox_runs_the_main_job_end_to_end(tmp_path, gateway):
+    done = subprocess.run([sys.executable, "-m", "tests.support.sandbox", "--workdir", str(tmp_path),
+                           "--gateway", gateway], cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "Hello from the sandbox workspace" in done.stderr
+    route = "/ai-gateway/anthropic" if gateway == "unity" else "/serving-endpoints/anthropic"
+    assert "on %s" % route in done.stderr  # the sandbox checked every Messages request's path and model
     assert done.stderr.count("changed=0") >= 2  # admin.yml and workstation.yml, second runs
     state = tmp_path / "developer-home" / ".databricks-claude-gateway"
     for path in state.iterdir():

@@ -9,6 +9,11 @@
    browser plays the user), then the installed `claude-db -p ...` runs the real Claude Code
    through the auth proxy.
 
+`--gateway unity` takes the Unity AI Gateway path instead: admin.yml with `gateway_kind: unity` from
+playbooks/vars/admin.unity.example.yml (model services per slot, the developers' grants), the
+developer's config on `route: ai-gateway` with those model services' full names, and Claude Code
+answered on /ai-gateway/anthropic.
+
 Everything listens on 127.0.0.1 and lives in a temporary directory (or --workdir). No secret
 is printed: the admin token reaches ansible-playbook through the environment, never argv.
 """
@@ -29,6 +34,8 @@ from tests.support.fake_databricks.messages import text  # noqa: E402
 from tests.support.pki import make_pki  # noqa: E402
 
 ENDPOINT = "claude-sonnet-4-5-gateway"  # contains the model id, so Claude Code picks the right request shape
+UNITY_EXAMPLE_VARS = os.path.join(REPO, "playbooks", "vars", "admin.unity.example.yml")
+GATEWAYS = ("serving_endpoint", "unity")  # admin.yml's gateway_kind
 CLAUDE = os.path.join(REPO, "tests", "support", "claude-code", "node_modules", ".bin", "claude")
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -81,21 +88,44 @@ def admin_vars(fake, idp):
     }
 
 
+def unity_admin_vars(fake, idp):
+    """The Unity example vars file as a platform team would start from it, pointed at the sandbox."""
+    import yaml
+    with open(UNITY_EXAMPLE_VARS) as f:
+        variables = yaml.safe_load(f)
+    for profile in ("databricks_profile", "databricks_account_profile"):  # the sandbox's token comes by env
+        variables.pop(profile, None)
+    sandbox_vars = admin_vars(fake, idp)
+    variables.update({k: sandbox_vars[k] for k in ("databricks_host", "databricks_account_host",
+                                                   "databricks_account_id", "entra_tenant_id", "entra_client_id",
+                                                   "gateway_federation_issuer")})
+    return variables
+
+
+def model_service_names(admin_variables):
+    """{slot: catalog.schema.name} of the model services admin.yml made, for the developer's config."""
+    schema = "%s.%s." % (admin_variables["gateway_unity_catalog"], admin_variables["gateway_unity_schema"])
+    return {slot: schema + service["name"] for slot, service in admin_variables["gateway_model_services"].items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--workdir", help="keep the sandbox's files here (default: a temporary dir, removed)")
     parser.add_argument("--prompt", default="Say hello to the sandbox.", help="what to ask Claude Code")
+    parser.add_argument("--gateway", choices=GATEWAYS, default="serving_endpoint",
+                        help="serving_endpoint (default): a serving endpoint on /serving-endpoints/anthropic; "
+                             "unity: Unity AI Gateway model services on /ai-gateway/anthropic")
     args = parser.parse_args()
     work = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix="claude-db-sandbox-")
     os.makedirs(work, exist_ok=True)
     try:
-        sandbox(work, args.prompt)
+        sandbox(work, args.prompt, args.gateway)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def sandbox(work, prompt):
+def sandbox(work, prompt, gateway="serving_endpoint"):
     from tests.support.idp_fixtures import Idp  # the same IdP the tests use
 
     step("starting the local IdP and the fake Databricks on 127.0.0.1")
@@ -110,9 +140,11 @@ def sandbox(work, prompt):
     print("IdP issuer: %s\nworkspace:  %s (account %s)" % (idp.issuer, fake.url, fake.account_id), file=sys.stderr)
     try:
         env = ansible_env(work)
-        admin(work, dict(env, **pki.client_env()), fake, idp)  # the modules trust the sandbox CA
-        bin_dir = workstation(work, env, fake, idp)
-        developer(work, pki, fake, bin_dir, prompt)
+        admin_variables = admin_vars(fake, idp) if gateway == "serving_endpoint" else unity_admin_vars(fake, idp)
+        admin(work, dict(env, **pki.client_env()), fake, admin_variables)  # the modules trust the sandbox CA
+        route = route_vars(admin_variables)
+        bin_dir = workstation(work, env, fake, idp, route)
+        developer(work, pki, fake, bin_dir, prompt, route)
     finally:
         idp.stop()
         fake.stop()
@@ -145,14 +177,22 @@ def play_twice(env, name, vars_file, what, extra=(), writes=lambda: 0):
         raise SystemExit("sandbox: the second %s.yml run changed something" % name)
 
 
-def admin(work, env, fake, idp):
+def route_vars(admin_variables):
+    """The workstation role's route and model names for what admin.yml made."""
+    if admin_variables.get("gateway_kind") != "unity":
+        return {"workstation_route": "serving-endpoints", "workstation_model": ENDPOINT}
+    services = model_service_names(admin_variables)
+    return {"workstation_route": "ai-gateway", "workstation_model": services["sonnet"], "workstation_models": services}
+
+
+def admin(work, env, fake, variables):
     vars_file = os.path.join(work, "admin-vars.yml")
-    write_vars_file(vars_file, admin_vars(fake, idp))
+    write_vars_file(vars_file, variables)
     env = dict(env, DATABRICKS_TOKEN=fake.issue_token("admin@example.test", 3600))  # never argv
     play_twice(env, "admin", vars_file, ("admin", "creates the gateway"), writes=lambda: len(fake.writes()))
 
 
-def workstation(work, env, fake, idp):
+def workstation(work, env, fake, idp, route):
     """Install the developer tools with the workstation role, into the sandbox; returns their bin dir."""
     home = os.path.join(work, "developer-home")
     bin_dir = os.path.join(work, "developer-bin")
@@ -165,18 +205,18 @@ def workstation(work, env, fake, idp):
         "workstation_bin_dir": bin_dir,
         "workstation_config_dir": os.path.join(home, ".databricks-claude-gateway"),
         "workstation_databricks_host": fake.url,
-        "workstation_endpoint_name": ENDPOINT,
-        "workstation_model": ENDPOINT,
+        "workstation_endpoint_name": ENDPOINT,  # the role requires it; claude-db ignores it on route ai-gateway
         "workstation_azure_ad": {"tenant_id": idp.tenant, "client_id": idp.client_id,
                                  "scopes": ["openid", "profile", "email"], "authority": idp.authority},
         "workstation_launcher": {"claude_command": CLAUDE},
+        **route,
     })
     play_twice(env, "workstation", vars_file, ("platform team", "installs claude-db for the developer"),
                ["-i", "localhost,", "-c", "local"])
     return bin_dir
 
 
-def developer(work, pki, fake, bin_dir, prompt):
+def developer(work, pki, fake, bin_dir, prompt, route):
     home = os.path.join(work, "developer-home")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8",
            "BROWSER": os.path.join(REPO, "tests", "support", "scripted-browser"),
@@ -192,10 +232,16 @@ def developer(work, pki, fake, bin_dir, prompt):
     answer = run([claude_db, "-p", prompt], env, cwd=home)
     if "Hello from the sandbox" not in answer:
         raise SystemExit("sandbox: Claude Code did not print the workspace's answer")
+    asked = {(r.path, r.json()["model"]) for r in fake.calls("/anthropic/v1/messages$", "POST")}
+    if asked != {("/%s/anthropic/v1/messages" % route["workstation_route"], route["workstation_model"])}:
+        raise SystemExit("sandbox: Claude Code asked %s, not %s on /%s/anthropic"
+                         % (sorted(asked), route["workstation_model"], route["workstation_route"]))
     exchanges = len(fake.calls("/oidc/v1/token", "POST"))
     messages = len(fake.calls("/anthropic/v1/messages", "POST"))
     step("done in %.1f s: Claude Code answered %r; the workspace saw %d token exchange(s) and %d Messages "
-         "request(s), all with short-lived OAuth tokens" % (time.time() - started, answer.strip(), exchanges, messages))
+         "request(s) for %s on /%s/anthropic, all with short-lived OAuth tokens"
+         % (time.time() - started, answer.strip(), exchanges, messages, route["workstation_model"],
+            route["workstation_route"]))
 
 
 if __name__ == "__main__":

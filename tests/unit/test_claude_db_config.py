@@ -58,6 +58,18 @@ def test_nulls_mean_not_set_and_loopback_http_is_allowed(tmp_path):
     assert config.model is None
 
 
+def test_the_ai_gateway_route_takes_model_service_names_and_needs_no_endpoint(tmp_path):
+    data = dict(SEED, route="ai-gateway", model="main.ai.claude_code",
+                models={"opus": "system.ai.claude-opus-4-6[1m]", "haiku": "system.ai.claude-haiku-4-5"})
+    del data["endpoint_name"]
+    config = load_config(write(tmp_path, data))
+    assert config.main_model == "main.ai.claude_code" and config.endpoint_name is None
+    # An unset slot is the main model service, never a serving endpoint name.
+    assert config.models == {"opus": "system.ai.claude-opus-4-6[1m]", "sonnet": "main.ai.claude_code",
+                             "haiku": "system.ai.claude-haiku-4-5"}
+    assert load_config(write(tmp_path, SEED)).main_model == "claude-code-gateway"  # the seed's model is unused
+
+
 def test_reserved_scopes_are_left_to_msal():
     assert msal_scopes(["openid", "Profile", "offline_access"]) == ("email",)
     assert msal_scopes(["User.Read", "openid"]) == ("User.Read",)
@@ -121,6 +133,21 @@ BAD = [
     (nested(databricks_host="https://adb-1.azuredatabricks.net/?o=1"), "without a path or query"),
     (nested(azure_ad__authority="http://login.example/t"), "key azure_ad.authority"),
     (nested(azure_ad__authority="https://login.example"), "key azure_ad.authority"),
+    (nested(route="ai-gateway", model="claude-sonnet-4-20250514"),
+     'key model in config file {path} must be a model service\'s full name catalog.schema.name on route ai-gateway '
+     '(e.g. system.ai.claude-sonnet-4-5), got "claude-sonnet-4-20250514"; fix the name, or set route to '
+     'serving-endpoints'),
+    (nested(route="ai-gateway", model=None), "route ai-gateway in config file {path} needs key model"),
+    (nested(route="ai-gateway", model="main.ai.claude_code", models={"haiku": "databricks-claude-haiku-4-5"}),
+     "key models.haiku in config file {path} must be a model service's full name"),
+    (nested(route="ai-gateway", model="main.ai.claude_code", models={"opus": "main..opus"}), "key models.opus"),
+    (nested(route="ai-gateway", model="main.ai.claude code"), "key model in config file"),
+    (nested(route="ai-gateway", model="main.ai.x.y"), "key model in config file"),
+    (nested(models={"sonnet": "system.ai.claude-sonnet-4-5"}),
+     "key models.sonnet in config file {path} is a model service name (system.ai.claude-sonnet-4-5), which only "
+     "route ai-gateway serves; set route to ai-gateway"),
+    (nested(endpoint_name="main.ai.claude_code"), "key endpoint_name in config file {path} is a model service name"),
+    (nested(endpoint_name=KeyError, route="serving-endpoints"), "missing required key endpoint_name"),
     ([1, 2], "the top level in config file {path} must be a JSON object"),
     ('{"databricks_host": "https://x",}', "config file {path} is not valid JSON (line 1, column"),
 ]

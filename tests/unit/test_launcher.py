@@ -102,14 +102,17 @@ def test_env_mode_is_the_seeds_static_token(home):
     assert record["settings"]["env"]["ANTHROPIC_BASE_URL"].startswith("https://127.0.0.1:9/")
 
 
-def test_the_ai_gateway_route_and_model_slots_come_from_the_config(home):
-    config = _config(home, route="ai-gateway", model="claude-sonnet-4-5-gw",
-                     models={"opus": "gw-opus", "haiku": "gw-haiku"})
-    settings = launcher.claude_settings(config, "proxy", 4242, "key", token("t", 3600))
-    assert settings["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4242/ai-gateway/anthropic"
-    assert settings["env"]["ANTHROPIC_MODEL"] == "claude-sonnet-4-5-gw"
-    assert [settings["env"]["ANTHROPIC_DEFAULT_%s_MODEL" % s] for s in ("OPUS", "SONNET", "HAIKU")] == \
-        ["gw-opus", "databricks-claude-sonnet-4-5", "gw-haiku"]
+def test_the_ai_gateway_route_sends_model_service_names_never_the_endpoint_name(home):
+    # The config still names a serving endpoint (databricks-claude-sonnet-4-5): /ai-gateway must never see it.
+    config = _config(home, route="ai-gateway", model="main.ai.claude_code",
+                     models={"opus": "system.ai.claude-opus-4-6", "haiku": "main.ai.claude_haiku"})
+    for mode, base in (("proxy", "http://127.0.0.1:4242"), ("helper", "https://127.0.0.1:9")):
+        settings = launcher.claude_settings(config, mode, 4242, "key", token("t", 3600))
+        assert settings["env"]["ANTHROPIC_BASE_URL"] == base + "/ai-gateway/anthropic"
+        assert settings["env"]["ANTHROPIC_MODEL"] == "main.ai.claude_code"
+        assert [settings["env"]["ANTHROPIC_DEFAULT_%s_MODEL" % s] for s in ("OPUS", "SONNET", "HAIKU")] == \
+            ["system.ai.claude-opus-4-6", "main.ai.claude_code", "main.ai.claude_haiku"]
+        assert "databricks-claude-sonnet-4-5" not in json.dumps(settings)
 
 
 def test_every_mode_denies_the_agent_the_state_directory_and_claude_db_token(home):
@@ -148,7 +151,8 @@ def test_our_own_help_needs_no_config(tmp_path):
     result = subprocess.run([sys.executable, CLAUDE_DB, "--claude-db-help"], capture_output=True, text=True,
                             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)}, timeout=30, check=False)
     assert result.returncode == 0
-    for knob in ("CLAUDE_DB_CONFIG", "CLAUDE_DB_MODE", "CLAUDE_DB_CLAUDE_COMMAND", "CLAUDE_DB_UPSTREAM_TIMEOUT"):
+    for knob in ("CLAUDE_DB_CONFIG", "CLAUDE_DB_MODE", "CLAUDE_DB_CLAUDE_COMMAND", "CLAUDE_DB_UPSTREAM_TIMEOUT",
+                 "ai-gateway", "catalog.schema.name"):
         assert knob in result.stdout
 
 

@@ -44,7 +44,8 @@ def test_forwards_count_tokens_and_passes_upstream_errors_through(auth_proxy, fa
 
 def test_the_ai_gateway_route_forwards_its_own_paths_only(auth_proxy, fake_databricks):
     proxy = auth_proxy(base_path="/ai-gateway/anthropic")
-    resp = proxy.request(path="/ai-gateway/anthropic/v1/messages?beta=true", body=message_body())
+    resp = proxy.request(path="/ai-gateway/anthropic/v1/messages?beta=true",
+                         body=message_body(model="system.ai.claude-sonnet-4-5"))
     assert resp.status == 200 and read_events(resp)[-1]["type"] == "message_stop"
     resp = proxy.request(path=BASE_PATH + "/v1/messages", body=message_body())
     resp.read()

@@ -7,10 +7,11 @@ here with a `register(fake)` function; add new ones to AREAS.
 from . import accounts, serving
 from . import messages
 from . import oidc
+from . import scim
 from . import unity
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response, TokenInfo
 
-AREAS = [accounts, serving, messages, oidc, unity]
+AREAS = [accounts, serving, messages, oidc, unity, scim]
 
 
 def make_fake(**kwargs) -> FakeDatabricks:

@@ -1,7 +1,8 @@
 """The workspace's Anthropic Messages API: POST /serving-endpoints/anthropic/v1/messages (and /ai-gateway/...).
 
 Behaves like Databricks in front of Anthropic: bearer auth with Databricks' 403
-"Invalid Token" for expired tokens, the `model` must be a served endpoint name,
+"Invalid Token" for expired tokens, the `model` must be what the route serves
+(a served endpoint's name, or on /ai-gateway a model service's: gateway.py),
 and `stream: true` answers with SSE events exactly in the Anthropic API's order
 (message_start, content_block_start/delta/stop, message_delta, message_stop).
 Tests script the replies (`text`, or a `tool_use` whose tool_result arrives in
@@ -23,6 +24,7 @@ import time
 import uuid
 from typing import Callable, Iterator, List, Optional
 
+from . import gateway
 from .server import ApiError, DropConnection, FakeDatabricks, Request, Response
 
 ROUTES = ("serving-endpoints", "ai-gateway")
@@ -58,6 +60,7 @@ class AnthropicMessages:
         self.streams_finished = []  # type: List[float]  # time.time() when a stream's last event was sent
         self.allowed_betas = {"serving-endpoints": SERVING_ENDPOINT_BETAS, "ai-gateway": None}
         self._lock = threading.Lock()
+        self.rates = gateway.RateCounter(fake)
 
     def script(self, *replies: dict) -> None:
         """Queue replies; each answers one request, in order. Then default_reply answers."""
@@ -87,16 +90,17 @@ class AnthropicMessages:
 
     # -- handlers --------------------------------------------------------------
     def messages(self, req: Request, route: str) -> Response:
-        principal = self.fake.authenticate(req)
+        principal = gateway.caller(self.fake, req, route)
         refused = self._refused_beta(req, route)
         if refused is not None:
             return refused
-        body = self._validated(req)
+        body = self._validated(req, route, principal)
         if route == "serving-endpoints":
             self._check_rate_limits(body["model"], principal)
+        input_tokens = max(1, len(req.body) // 4)
+        self.rates.admit(route, body["model"], principal, input_tokens)
         reply = self._next_reply()
         message_id = "msg_" + uuid.uuid4().hex[:24]
-        input_tokens = max(1, len(req.body) // 4)
         delay = reply.get("event_delay", self.event_delay)
         drop_after = reply.get("drop_after", self.drop_after)
         if not body.get("stream"):
@@ -111,10 +115,10 @@ class AnthropicMessages:
         return Response(200, self._stream(events, delay, drop_after), headers)
 
     def count_tokens(self, req: Request, route: str) -> Response:
-        self.fake.authenticate(req)
+        principal = gateway.caller(self.fake, req, route)
         if route == "serving-endpoints":
             return Response.error(404, "ENDPOINT_NOT_FOUND", COUNT_TOKENS_PATH_ERROR)
-        self._validated(req)
+        self._validated(req, route, principal)
         return Response.json({"input_tokens": max(1, len(req.body) // 4)})
 
     def _refused_beta(self, req: Request, route: str) -> Optional[Response]:
@@ -133,16 +137,14 @@ class AnthropicMessages:
         if reason is not None:
             raise ApiError(403, "PERMISSION_DENIED", reason)
 
-    def _validated(self, req: Request) -> dict:
+    def _validated(self, req: Request, route: str, principal: str) -> dict:
         try:
             body = req.json()
         except ValueError:
             raise ApiError(400, "BAD_REQUEST", "Request body is not valid JSON")
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise ApiError(400, "BAD_REQUEST", "Missing required field: model")
-        if not self.fake.serving.serves(body["model"]):
-            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST",
-                           "The given endpoint '%s' does not exist or is not served" % body["model"])
+        gateway.check_model(self.fake, route, body["model"], principal)
         return body
 
     def _stream(self, events: List[bytes], delay: float, drop_after: Optional[int]) -> Iterator[bytes]:

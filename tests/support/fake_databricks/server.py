@@ -91,6 +91,7 @@ class TokenInfo:
     subject: str  # the Databricks user (or service principal) the token acts as
     expires_at: float
     scope: str = "all-apis"
+    workspace_id: Optional[str] = None  # None: this workspace; another id: a token only that workspace takes
 
 
 Handler = Callable[..., Response]
@@ -183,12 +184,13 @@ class FakeDatabricks:
             self.requests.clear()
 
     # -- bearer tokens -------------------------------------------------------
-    def issue_token(self, subject: str, ttl: float, value: Optional[str] = None) -> str:
-        """Mint an opaque Databricks token for `subject` valid for `ttl` seconds."""
+    def issue_token(self, subject: str, ttl: float, value: Optional[str] = None,
+                    workspace_id: Optional[str] = None) -> str:
+        """Mint an opaque Databricks token for `subject` valid for `ttl` seconds (at `workspace_id`: another one)."""
         import secrets
         value = value or "dkea" + secrets.token_hex(16)
         with self.lock:
-            self.tokens[value] = TokenInfo(subject=subject, expires_at=time.time() + ttl)
+            self.tokens[value] = TokenInfo(subject=subject, expires_at=time.time() + ttl, workspace_id=workspace_id)
         return value
 
     def authenticate(self, req: Request) -> str:
@@ -198,7 +200,7 @@ class FakeDatabricks:
             raise ApiError(401, "401", "Credential was not sent or was of an unsupported type for this API.")
         info = self.tokens.get(auth[len("Bearer "):])
         # Databricks refuses tokens with 30 s or less left, with the same 403 as an expired one.
-        if info is None or info.expires_at - time.time() <= 30:
+        if info is None or info.expires_at - time.time() <= 30 or info.workspace_id not in (None, self.workspace_id):
             raise ApiError(403, "403", "Invalid Token")
         return info.subject
 
