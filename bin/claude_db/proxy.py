@@ -162,9 +162,9 @@ class AuthProxy:
             token = await self._tokens.current()
             connection, response = await self._exchange(head, request.body, token)
             if response.status in (400, 401, 403):
-                refusal = await self._finish_quietly(connection)
-                if response.status == 400 and refusal is not None and _INVALID_TOKEN not in refusal.lower():
-                    _respond_read(client, response, refusal)  # a 400 about the request itself
+                refused = await self._finish_quietly(connection)
+                if response.status == 400 and refused is not None and _INVALID_TOKEN not in refused.lower():
+                    _respond_read(client, response, refused)  # a 400 about the request itself
                     return
                 token = await self._tokens.replace(token)
                 connection, response = await self._exchange(head, request.body, token)

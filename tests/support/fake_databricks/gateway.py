@@ -13,7 +13,7 @@
 import json
 import threading
 import time
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 from .server import ApiError, Request, Response
 
