@@ -147,7 +147,9 @@ def keep_running(work, pki, fake, idp, bin_dir, prompt):
              *(shlex.quote(os.path.join(bin_dir, name)) for name in ("claude-db-token", "claude-db-token",
                                                                      "claude-db")), shlex.quote(prompt)),
           flush=True)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops as cleanly as Ctrl-C
+    # Ctrl-C even when started in the background by a script (which ignores SIGINT), and SIGTERM alike.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while True:
             signal.pause()
