@@ -14,7 +14,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.errors i
 
 from tests.support.fake_databricks import Request
 from tests.support.fake_databricks.oidc import add_service_principal_secret
-from tests.unit.test_databricks_client import env  # noqa: F401  (the clean-environment fixture)
+from tests.unit.test_databricks_client import env  # noqa: F401 # pylint: disable=unused-import
 
 APP_ID = "6f1f3c2a-ci-deployer"
 
