@@ -51,7 +51,7 @@ def test_keep_leaves_the_services_running_and_ctrl_c_stops_them(tmp_path):
                              str(tmp_path / "work")], cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
                             start_new_session=True)  # its own process group, as a terminal's foreground job
     try:
-        printed = read_until(proc, "Press Ctrl-C to stop the sandbox.", timeout=1200)  # the journey, on a busy box
+        printed = read_until(proc, "Press Ctrl-C to stop the sandbox.", timeout=2400)  # the journey: 20 min on a loaded 2-core box
         issuer = re.search(r"IdP issuer:\s+(\S+)", printed).group(1)
         workspace = re.search(r"workspace:\s+(\S+)", printed).group(1)
         config = re.search(r"config:\s+(\S+)", printed).group(1)
