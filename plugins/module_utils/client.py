@@ -59,7 +59,7 @@ RETRIES = 6
 BACKOFF_BASE = 1.0  # seconds; attempt n waits up to BACKOFF_BASE * 2**n ...
 BACKOFF_CAP = 20.0  # ... but never more than this
 USER_AGENT_PRODUCT = "databricks-claude-gateway-ansible"
-USER_AGENT_VERSION = "0.1.0"
+USER_AGENT_VERSION = "1.0.0"  # galaxy.yml version
 
 
 def backoff_delays(retries=RETRIES, base=BACKOFF_BASE, cap=BACKOFF_CAP, rand=random.uniform):

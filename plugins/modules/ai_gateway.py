@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ai_gateway
 short_description: Configure the AI Gateway of a Databricks serving endpoint
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets the AI Gateway configuration of a serving endpoint - rate limits, guardrails, usage tracking,
     inference tables and fallback - including the preconfigured pay-per-token endpoints

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: federation_policy
 short_description: Manage Databricks OAuth token federation policies
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Create, update or delete an account-wide OAuth federation policy, or a federation policy of one service
     principal. A policy tells Databricks which identity provider's tokens it accepts in an RFC 8693 token

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: federation_policy_info
 short_description: Read Databricks OAuth token federation policies
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Returns the account-wide OAuth federation policies, or those of one service principal.
   - Read-only; never changes anything.

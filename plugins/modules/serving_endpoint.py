@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: serving_endpoint
 short_description: Create, update or delete a Databricks model serving endpoint (for example one serving Claude)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates, updates or deletes a Databricks model serving endpoint, typically one that serves Claude as an
     external model of provider C(anthropic), with its traffic config, tags and description.

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: serving_endpoint_info
 short_description: Read Databricks serving endpoints
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Returns one serving endpoint in full (with O(name)) or a summary of every endpoint of the workspace.
   - Read-only; never changes anything.

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: serving_endpoint_permissions
 short_description: Grant users, groups and service principals access to a Databricks serving endpoint
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets who may query, view or manage a serving endpoint (C(CAN_QUERY), C(CAN_VIEW), C(CAN_MANAGE)),
     including the preconfigured pay-per-token endpoints (C(databricks-claude-*)).

@@ -16,11 +16,15 @@ answered on /ai-gateway/anthropic.
 
 Everything listens on 127.0.0.1 and lives in a temporary directory (or --workdir). No secret
 is printed: the admin token reaches ansible-playbook through the environment, never argv.
+With --keep the IdP and the fake workspace stay up after the journey, with the commands to try
+them by hand, until Ctrl-C (or SIGTERM) stops them.
 """
 
 import argparse
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -115,17 +119,21 @@ def main():
     parser.add_argument("--gateway", choices=GATEWAYS, default="serving_endpoint",
                         help="serving_endpoint (default): a serving endpoint on /serving-endpoints/anthropic; "
                              "unity: Unity AI Gateway model services on /ai-gateway/anthropic")
+    parser.add_argument("--keep", action="store_true",
+                        help="after the journey, keep the IdP and the fake workspace running and print their "
+                             "addresses and the commands to try by hand; Ctrl-C stops them")
     args = parser.parse_args()
     work = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix="claude-db-sandbox-")
     os.makedirs(work, exist_ok=True)
     try:
-        sandbox(work, args.prompt, args.gateway)
+        sandbox(work, args.prompt, args.gateway, keep=args.keep)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def sandbox(work, prompt, gateway="serving_endpoint"):
+def sandbox(work, prompt, gateway="serving_endpoint", keep=False, collections=None):
+    """The journey; `collections`: an ANSIBLE_COLLECTIONS_PATH holding the collection (default: this checkout)."""
     from tests.support.idp_fixtures import Idp  # the same IdP the tests use
 
     step("starting the local IdP and the fake Databricks on 127.0.0.1")
@@ -139,26 +147,59 @@ def sandbox(work, prompt, gateway="serving_endpoint"):
     fake.start(tls=pki.server_context())
     print("IdP issuer: %s\nworkspace:  %s (account %s)" % (idp.issuer, fake.url, fake.account_id), file=sys.stderr)
     try:
-        env = ansible_env(work)
+        env = ansible_env(work, collections)
         admin_variables = admin_vars(fake, idp) if gateway == "serving_endpoint" else unity_admin_vars(fake, idp)
         admin(work, dict(env, **pki.client_env()), fake, admin_variables)  # the modules trust the sandbox CA
         route = route_vars(admin_variables)
         bin_dir = workstation(work, env, fake, idp, route)
         developer(work, pki, fake, bin_dir, prompt, route)
+        if keep:
+            keep_running(work, pki, fake, idp, bin_dir, prompt)
     finally:
         idp.stop()
         fake.stop()
 
 
-def ansible_env(work):
-    """ansible-playbook's environment: this collection by symlink, Ansible's files in the sandbox."""
-    collections = os.path.join(work, "collections", "ansible_collections", "databricks_claude")
-    os.makedirs(collections, exist_ok=True)
-    if not os.path.exists(os.path.join(collections, "gateway")):
-        os.symlink(REPO, os.path.join(collections, "gateway"))
+def keep_running(work, pki, fake, idp, bin_dir, prompt):
+    """Print how to use the running sandbox by hand, then wait for Ctrl-C (or SIGTERM) to stop it."""
+    env = developer_env(work, pki)
+    env["CLAUDE_DB_CONFIG"] = os.path.join(env["HOME"], ".databricks-claude-gateway", "config.json")
+    exports = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in sorted(env.items()) if k != "PATH")
+    print("\nThe sandbox is running (Ctrl-C stops it):\n"
+          "  IdP issuer:  %s (users: %s)\n"
+          "  workspace:   %s (account %s; workspace and account APIs on one host)\n"
+          "  config:      %s\n"
+          "Try it by hand, in another shell:\n"
+          "  export %s\n"
+          "  %s status\n"
+          "  %s login --browser\n"
+          "  %s -p %s\n"
+          "Press Ctrl-C to stop the sandbox."
+          % (idp.issuer, ", ".join(idp.users), fake.url, fake.account_id, env["CLAUDE_DB_CONFIG"], exports,
+             *(shlex.quote(os.path.join(bin_dir, name)) for name in ("claude-db-token", "claude-db-token",
+                                                                     "claude-db")), shlex.quote(prompt)),
+          flush=True)
+    # Ctrl-C even when started in the background by a script (which ignores SIGINT), and SIGTERM alike.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        step("stopping the IdP and the fake workspace")
+
+
+def ansible_env(work, collections=None):
+    """ansible-playbook's environment: the collection (this checkout by symlink), Ansible's files in the sandbox."""
+    if collections is None:
+        collections = os.path.join(work, "collections")
+        namespace = os.path.join(collections, "ansible_collections", "databricks_claude")
+        os.makedirs(namespace, exist_ok=True)
+        if not os.path.exists(os.path.join(namespace, "gateway")):
+            os.symlink(REPO, os.path.join(namespace, "gateway"))
     env = dict(os.environ)
     env.update({"PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", ""), "HOME": os.path.join(work, "admin-home"),
-                "ANSIBLE_COLLECTIONS_PATH": os.path.join(work, "collections"), "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_COLLECTIONS_PATH": collections, "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_LOCAL_TEMP": os.path.join(work, "ansible-tmp"),
                 "ANSIBLE_REMOTE_TEMP": os.path.join(work, "ansible-tmp")})
     for name in [n for n in env if n.startswith("DATABRICKS_")]:
@@ -216,13 +257,19 @@ def workstation(work, env, fake, idp, route):
     return bin_dir
 
 
-def developer(work, pki, fake, bin_dir, prompt, route):
-    home = os.path.join(work, "developer-home")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8",
-           "BROWSER": os.path.join(REPO, "tests", "support", "scripted-browser"),
+def developer_env(work, pki):
+    """The developer's environment: the sandbox home, the scripted browser, the sandbox CA trusted."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.path.join(work, "developer-home"),
+           "LANG": "C.UTF-8", "BROWSER": os.path.join(REPO, "tests", "support", "scripted-browser"),
            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",  # the sandbox's secrets stay in its dir
            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
     env.update(pki.client_env())
+    return env
+
+
+def developer(work, pki, fake, bin_dir, prompt, route):
+    env = developer_env(work, pki)
+    home = env["HOME"]
     token_helper, claude_db = os.path.join(bin_dir, "claude-db-token"), os.path.join(bin_dir, "claude-db")
     step("developer: claude-db-token login (browser sign-in with PKCE, played by a scripted browser)")
     run([token_helper, "login", "--browser"], env)

@@ -14,20 +14,9 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.errors i
 
 from tests.support.fake_databricks import Request
 from tests.support.fake_databricks.oidc import add_service_principal_secret
+from tests.unit.test_databricks_client import env  # noqa: F401 # pylint: disable=unused-import
 
 APP_ID = "6f1f3c2a-ci-deployer"
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path, pki):
-    import os
-    for key in list(os.environ):
-        if key.startswith("DATABRICKS_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    for key, value in pki.client_env().items():
-        monkeypatch.setenv(key, value)
-    return monkeypatch
 
 
 @pytest.fixture

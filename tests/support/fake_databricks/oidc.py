@@ -229,10 +229,10 @@ def _basic_credentials(header: str):
     if not header.startswith("Basic "):
         return None, None
     try:
-        client_id, _, secret = base64.b64decode(header[len("Basic "):]).decode("utf-8").partition(":")
+        client_id, colon, secret = base64.b64decode(header[len("Basic "):]).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None, None
-    return client_id, secret
+    return (client_id, secret) if colon else (None, None)
 
 
 def _audience_matches(aud, audiences) -> bool:
