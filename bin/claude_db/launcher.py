@@ -155,8 +155,11 @@ def _remove_private_settings(path: str) -> None:
             pass
 
 
-def claude_settings(config, mode: str, port: int, session_key: str, token) -> dict:
-    """The `--settings` JSON: its `env` beats the process environment and any ~/.claude/settings.json."""
+def claude_settings(config, mode: str, port: int, session_key: str, token, token_rules=None) -> dict:
+    """The `--settings` JSON: its `env` beats the process environment and any ~/.claude/settings.json.
+
+    `token_rules`: the permission rules that keep the agent away from the token (token_deny_rules()
+    for this user and this install unless given)."""
     base_path = "/%s/anthropic" % config.route
     env = {
         "ANTHROPIC_MODEL": config.main_model,
@@ -169,7 +172,8 @@ def claude_settings(config, mode: str, port: int, session_key: str, token) -> di
     if config.disable_experimental_betas:  # the one beta policy that also holds in helper and env modes
         env["CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"] = "1"
     # The Databricks gateway rejects WebSearch; the rest keeps an innocent `cat` from putting a token in the transcript.
-    settings = {"env": env, "permissions": {"deny": ["WebSearch"] + token_deny_rules()}}
+    rules = token_deny_rules() if token_rules is None else token_rules
+    settings = {"env": env, "permissions": {"deny": ["WebSearch"] + rules}}
     if mode == "proxy":
         env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:%d%s" % (port, base_path)
         env["ANTHROPIC_AUTH_TOKEN"] = session_key
@@ -183,17 +187,19 @@ def claude_settings(config, mode: str, port: int, session_key: str, token) -> di
     return settings
 
 
-def token_deny_rules() -> list:
+def token_deny_rules(directories=None, tools=None) -> list:
     """Claude Code permission rules: no reading the state directory, no running claude-db-token.
 
-    `Read(//abs/**)` is an absolute path (a single `/` would be relative to the settings file) and
-    also covers Bash commands such as `cat` that name a file there; `Bash(cmd:*)` matches cmd with
-    any arguments. Deny beats allow, so `--allowedTools Bash` does not undo them. Not a sandbox: a
-    determined agent still can (the token is the user's own); an accidental read cannot.
+    `Read(//abs/**)` is an absolute path (a single `/` would be relative to the settings file; `~/`
+    is the home of whoever runs Claude Code) and also covers Bash commands such as `cat` that name a
+    file there; `Bash(cmd:*)` matches cmd with any arguments. Deny beats allow, so `--allowedTools
+    Bash` does not undo them. Not a sandbox: a determined agent still can (the token is the user's
+    own); an accidental read cannot. Defaults: this user's state directory and this install's tool.
     """
-    directories = {os.path.abspath(home_dir()), os.path.realpath(home_dir())}
-    tools = {"claude-db-token", _token_tool()}
-    return (["Read(/%s/**)" % d for d in sorted(directories)] +
+    if directories is None:
+        directories = ["/" + d for d in {os.path.abspath(home_dir()), os.path.realpath(home_dir())}]
+    tools = {"claude-db-token", _token_tool() if tools is None else tools}
+    return (["Read(%s/**)" % d for d in sorted(directories)] +
             ["Bash(%s:*)" % t for t in sorted(tools)])
 
 

@@ -7,14 +7,22 @@ only what we wrote: an object key by key, our items from a list, a value only wh
 Standard library only: the workstation role runs this on the controller, where there may be no venv.
 """
 
-from .launcher import claude_settings
+import shlex
+
+from .config import HOME_DIR_NAME
+from .launcher import claude_settings, token_deny_rules
 
 _GONE = object()
 
 
 def managed_settings(config, api_key_helper=None) -> dict:
-    """The helper-mode settings, with another apiKeyHelper command if given."""
-    settings = claude_settings(config, "helper", 0, "", None)
+    """The helper-mode settings, with another apiKeyHelper command if given.
+
+    They are built on the controller and hold for every user of the machine, so the rules that keep the
+    agent away from the token name the state directory as `~/...` and the tool the helper runs."""
+    tool = shlex.split(api_key_helper)[0] if api_key_helper else None
+    rules = token_deny_rules(["~/" + HOME_DIR_NAME], tool)
+    settings = claude_settings(config, "helper", 0, "", None, token_rules=rules)
     if api_key_helper:
         settings["apiKeyHelper"] = api_key_helper
     return settings

@@ -160,7 +160,7 @@ def test_experimental_betas_are_disabled_on_serving_endpoints_only(home):
     """Databricks' first Claude Code configs set the flag on /serving-endpoints; ucode dropped it on /ai-gateway."""
     serving = launcher.claude_settings(_config(home), "helper", 0, "key", token("t", 3600))
     assert serving["env"]["CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"] == "1"
-    gateway = launcher.claude_settings(_config(home, route="ai-gateway"), "proxy", 4242, "key", token("t", 3600))
+    gateway = launcher.claude_settings(_config(home, route="ai-gateway", model="main.ai.claude_code"), "proxy", 4242, "key", token("t", 3600))
     assert "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS" not in gateway["env"]
     kept = launcher.claude_settings(_config(home, route="serving-endpoints", betas={"disable_experimental": False}),
                                     "proxy", 4242, "key", token("t", 3600))

@@ -20,8 +20,8 @@ CONFIG = {
     "databricks_host": "https://adb-123.4.azuredatabricks.net",
     "endpoint_name": "claude-code-gateway",
     "route": "ai-gateway",
-    "model": "databricks-claude-sonnet-4-5",
-    "models": {"haiku": "databricks-claude-haiku-4-5"},
+    "model": "system.ai.claude-sonnet-4-5",
+    "models": {"haiku": "system.ai.claude-haiku-4-5"},
     "azure_ad": {"tenant_id": "t-1", "client_id": "c-1"},
 }
 ORG = {"env": {"HTTPS_PROXY": "http://proxy.corp:3128"}, "permissions": {"deny": ["Bash(curl:*)"]},
@@ -40,8 +40,11 @@ def test_managed_settings_are_the_helper_modes_settings():
     helper = claude_settings(config, "helper", 0, "", None)
     assert ours["env"] == helper["env"]
     assert ours["env"]["ANTHROPIC_BASE_URL"] == "https://adb-123.4.azuredatabricks.net/ai-gateway/anthropic"
-    assert ours["env"]["ANTHROPIC_MODEL"] == "databricks-claude-sonnet-4-5"
-    assert ours["permissions"] == helper["permissions"] == {"deny": ["WebSearch"]}
+    assert ours["env"]["ANTHROPIC_MODEL"] == "system.ai.claude-sonnet-4-5"
+    # For every user of the machine: their own state directory, and the tool the helper runs, not the controller's.
+    assert ours["permissions"] == {"deny": ["WebSearch", "Read(~/.databricks-claude-gateway/**)",
+                                            "Bash(/usr/local/bin/claude-db-token:*)", "Bash(claude-db-token:*)"]}
+    assert helper["permissions"]["deny"][0] == "WebSearch"
     assert ours["apiKeyHelper"] == "'/usr/local/bin/claude-db-token' --raw"
 
 
@@ -50,7 +53,7 @@ def test_merge_keeps_the_organisations_keys_and_is_idempotent():
     ours = managed_settings(config, "helper --raw")
     once = merged(ORG, ours)
     assert once["cleanupPeriodDays"] == 7 and once["env"]["HTTPS_PROXY"] == "http://proxy.corp:3128"
-    assert once["permissions"]["deny"] == ["Bash(curl:*)", "WebSearch"]
+    assert once["permissions"]["deny"] == ["Bash(curl:*)"] + ours["permissions"]["deny"]
     again = merged(once, ours, ours)
     assert json.dumps(again) == json.dumps(once)  # same keys in the same order: the file does not change
     assert without(once, ours) == ORG
@@ -76,7 +79,8 @@ def test_more_settings_merge_in_order(tmp_path):
     settings = json.loads(result.stdout)
     assert settings["env"]["CLAUDE_CODE_API_KEY_HELPER_TTL_MS"] == "60000"
     assert settings["env"]["ANTHROPIC_MODEL"] == "other"
-    assert settings["permissions"]["deny"] == ["WebSearch", "Bash(curl:*)"]
+    assert settings["permissions"]["deny"] == ["WebSearch", "Read(~/.databricks-claude-gateway/**)",
+                                               "Bash(claude-db-token:*)", "Bash(h:*)", "Bash(curl:*)"]
 
 
 def test_without_leaves_what_someone_else_changed_and_drops_what_only_we_filled():
@@ -149,7 +153,7 @@ def _argument_specs():
     return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
 
 
-SPEC_TYPE = {"string": "str", "list of strings": "list", "object": "dict"}
+SPEC_TYPE = {"string": "str", "list of strings": "list", "object": "dict", "boolean": "bool"}
 
 
 def _compare(spec_options: dict, schema: dict, where: str):
@@ -171,5 +175,3 @@ def test_the_roles_argument_spec_matches_the_config_schema():
     for key, want in SCHEMA.items():
         assert "workstation_" + key in options, "argument_specs.yml has no workstation_%s" % key
         _compare({key: options["workstation_" + key]}, {key: want}, "workstation_")
-    # Declared before the package's schema has it (issue 10): the role passes it through verbatim.
-    assert options["workstation_network"]["type"] == "dict"
