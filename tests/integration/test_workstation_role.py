@@ -156,7 +156,7 @@ def wheelhouse(tmp_path_factory):
 SLOW = 1800  # seconds for one play on a loaded machine (pip, many tasks); a quiet one needs well under a minute
 
 # The config's network section comes with issue 8's schema; until then the role leaves an empty one out.
-NETWORK = {"proxy": "http://proxy.corp.example:3128"} if "network" in SCHEMA else {}
+NETWORK = {"proxy": "http://proxy.corp.example:3128"}
 
 
 def offline(wheelhouse):
@@ -182,11 +182,13 @@ def test_system_scope_then_absent(ansible, sandbox, wheelhouse):
 
     config = etc / "databricks-claude-gateway" / "config.json"
     assert oct(config.stat().st_mode & 0o777) == "0o644" and oct(config.parent.stat().st_mode & 0o777) == "0o755"
-    assert json.loads(config.read_text()).get("network") == (NETWORK or None)
+    assert json.loads(config.read_text()).get("network") == NETWORK
     wrapper = sandbox / "usr/local/bin/claude-db-token"
     assert "CLAUDE_DB_CONFIG=" not in wrapper.read_text()
     merged = json.loads(managed.read_text())
-    assert merged["cleanupPeriodDays"] == 7 and merged["permissions"]["deny"] == ["Bash(curl:*)", "WebSearch"]
+    assert merged["cleanupPeriodDays"] == 7
+    assert merged["permissions"]["deny"] == ["Bash(curl:*)", "WebSearch", "Read(~/.databricks-claude-gateway/**)",
+                                             "Bash(%s:*)" % wrapper, "Bash(claude-db-token:*)"]
     assert merged["apiKeyHelper"] == "%s --raw" % wrapper
 
     # Each user: the machine's config unless they have their own, which wins; their secrets in their home.
