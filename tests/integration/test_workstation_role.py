@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from claude_db.config import SCHEMA
-
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
