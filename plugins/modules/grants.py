@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: grants
 short_description: Unity Catalog privileges on a catalog, schema, model service or other securable
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Declares the privileges of the principals it names on one Unity Catalog securable - for Unity AI
     Gateway, C(EXECUTE) on a model service (to query it), C(USE_SCHEMA) on its schema and C(USE_CATALOG) on

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: model_provider_service
 short_description: Create, update or delete a Unity AI Gateway model provider service
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - A model provider service is a Unity Catalog securable (C(<catalog>.<schema>.<name>)) holding how to
     reach an external model provider - Anthropic, Amazon Bedrock, OpenAI and the others the API knows - and

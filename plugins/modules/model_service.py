@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: model_service
 short_description: Create, update or delete a Unity AI Gateway model service
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - A model service is a Unity Catalog securable (C(<catalog>.<schema>.<name>)) that coding agents query at
     C(https://<workspace>/ai-gateway/anthropic) with C(model) set to its full name. It routes requests to

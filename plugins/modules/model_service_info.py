@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: model_service_info
 short_description: Read one or all Unity AI Gateway model services of a schema
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Returns model services as the service shows them (the C(FULL) view - destinations, inference table,
     rate-limit principals), one by name or all of a schema, following the list's pages.
