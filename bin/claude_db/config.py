@@ -265,9 +265,8 @@ def _validated(raw, schema: dict, prefix: str, path: str) -> dict:
     for key, spec in schema.items():
         name = prefix + key
         value = raw.get(key)
-        if spec.required and (value is None or isinstance(value, str) and not value.strip()):
-            raise ConfigError("missing required key %s in config file %s; add it%s"
-                              % (name, path, " (it is blank)" if value is not None else ""))
+        if spec.required:
+            _require(name, value, path)
         if value is None and spec.kind != "object":
             out[key] = spec.default
             continue
@@ -352,6 +351,13 @@ def _authority(ad: dict, path: str) -> str:
     return authority
 
 
+def _require(name: str, value, path: str) -> None:
+    """ConfigError unless a required key has a value; whitespace alone does not count."""
+    if value is None or isinstance(value, str) and not value.strip():
+        raise ConfigError("missing required key %s in config file %s; add it%s"
+                          % (name, path, " (it is blank)" if value is not None else ""))
+
+
 def _main_model(raw: dict, path: str) -> str:
     """The `model` of every request: the serving endpoint's name, or on ai-gateway the model service's full name.
 
@@ -365,6 +371,7 @@ def _main_model(raw: dict, path: str) -> str:
         if not raw["model"]:
             raise ConfigError("route ai-gateway in config file %s needs key model: the model service's full name "
                               "catalog.schema.name (e.g. system.ai.claude-sonnet-4-5); add it" % path)
+        _require("model", raw["model"], path)
         for key, name in named:
             if name is not None and not is_model_service_name(name):
                 raise ConfigError("key %s in config file %s must be a model service's full name catalog.schema.name "
@@ -372,8 +379,7 @@ def _main_model(raw: dict, path: str) -> str:
                                   "set route to serving-endpoints for a serving endpoint"
                                   % (key, path, json.dumps(name)))
         return raw["model"]
-    if not raw["endpoint_name"]:
-        raise ConfigError("missing required key endpoint_name in config file %s; add it" % path)
+    _require("endpoint_name", raw["endpoint_name"], path)
     for key, name in named:
         if name is not None and is_model_service_name(name):
             raise ConfigError("key %s in config file %s is a model service name (%s), which only route ai-gateway "

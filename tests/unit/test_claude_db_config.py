@@ -205,7 +205,7 @@ def test_the_beta_policy_defaults_per_route_and_can_be_set(tmp_path):
     serving = load_config(write(tmp_path, SEED))
     assert serving.disable_experimental_betas is True
     assert serving.allowed_betas == {"claude-code-20250219", "interleaved-thinking-2025-05-14"}
-    gateway = load_config(write(tmp_path, dict(SEED, route="ai-gateway")))
+    gateway = load_config(write(tmp_path, dict(SEED, route="ai-gateway", model="main.ai.claude_code")))
     assert gateway.disable_experimental_betas is False and gateway.allowed_betas is None  # every value passes
     mine = load_config(write(tmp_path, dict(SEED, betas={"allow": ["*"], "disable_experimental": False})))
     assert mine.allowed_betas is None and mine.disable_experimental_betas is False
