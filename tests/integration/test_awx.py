@@ -68,7 +68,8 @@ def test_credential_type_injects_exactly_the_sdk_auth_variables_the_modules_docu
     env, extra_vars = inject({"host": "https://w.example", "account_host": "https://a.example", "account_id": "a1",
                               "client_id": "app", "client_secret": "s3"})
     assert env == {"DATABRICKS_HOST": "https://w.example", "DATABRICKS_ACCOUNT_ID": "a1",
-                   "DATABRICKS_CLIENT_ID": "app", "DATABRICKS_CLIENT_SECRET": "s3", "DATABRICKS_TOKEN": ""}
+                   "DATABRICKS_CLIENT_ID": "app", "DATABRICKS_CLIENT_SECRET": "s3", "DATABRICKS_TOKEN": "",
+                   "DATABRICKS_WORKSPACE_ID": ""}
     assert extra_vars == {"databricks_host": "https://w.example", "databricks_account_host": "https://a.example",
                           "databricks_account_id": "a1"}
 

@@ -25,6 +25,7 @@ from tests.unit.test_fake_serving import fake  # noqa: F401 - the plain-HTTP fak
 
 USER = "alice@example.test"
 PAY_PER_TOKEN = "databricks-claude-sonnet-4-5"
+MODEL_SERVICE = "system.ai.claude-sonnet-4-5"  # Databricks-provided; every account user may query it
 
 
 def client(fake, **kwargs) -> WorkspaceClient:
@@ -104,14 +105,14 @@ def test_a_rate_limit_of_0_disables_the_endpoint_for_that_key(fake):
     refused = messages(fake)
     assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
     assert messages(fake, principal="bob@example.test").status_code == 200
-    assert messages(fake, route="ai-gateway").status_code == 200  # the legacy gateway does not govern /ai-gateway
+    assert messages(fake, route="ai-gateway", model=MODEL_SERVICE).status_code == 200  # the legacy gateway does not govern /ai-gateway
 
 
 def test_count_tokens_is_404_on_serving_endpoints(fake):
     answer = messages(fake, suffix="/count_tokens")
     assert answer.status_code == 404
     assert answer.json()["message"] == "Path must be of form /serving-endpoints/<endpoint_name>/invocations"
-    assert messages(fake, route="ai-gateway", suffix="/count_tokens").status_code == 200
+    assert messages(fake, route="ai-gateway", model=MODEL_SERVICE, suffix="/count_tokens").status_code == 200
 
 
 def test_beta_values_not_on_the_routes_allow_list_are_400_naming_the_header(fake):
@@ -123,9 +124,9 @@ def test_beta_values_not_on_the_routes_allow_list_are_400_naming_the_header(fake
     assert "`context-management-2025-06-27`" in error["message"] and "`anthropic-beta` header" in error["message"]
     assert "claude-code-20250219`" not in error["message"]
     assert messages(fake, headers={"anthropic-beta": "claude-code-20250219"}).status_code == 200
-    assert messages(fake, route="ai-gateway", headers=beta).status_code == 200
+    assert messages(fake, route="ai-gateway", model=MODEL_SERVICE, headers=beta).status_code == 200
     fake.anthropic.allowed_betas["ai-gateway"] = frozenset()
-    assert messages(fake, route="ai-gateway", headers=beta).status_code == 400
+    assert messages(fake, route="ai-gateway", model=MODEL_SERVICE, headers=beta).status_code == 400
 
 
 def test_a_policy_patched_whole_with_update_mask_oidc_policy_loses_the_fields_left_out(fake):
