@@ -345,9 +345,9 @@ def _authority(ad: dict, path: str) -> str:
     except urls.UnsafeUrl as e:
         scheme, rest, reason = "", "", str(e)
     if scheme != "https" or not rest.strip("/") or reason:
+        got = json.dumps(authority) + (": " + reason if reason else "")
         raise ConfigError("key azure_ad.authority in config file %s must be an https URL with a path, "
-                          "e.g. %s<tenant_id>; got %s%s" % (path, MICROSOFT_LOGIN, json.dumps(authority),
-                                                             ": " + reason if reason else ""))
+                          "e.g. %s<tenant_id>; got %s" % (path, MICROSOFT_LOGIN, got))
     return authority
 
 

@@ -44,9 +44,9 @@ def exchange(config, id_token: str):
     if 300 <= response.status_code < 400:
         raise AuthError("the token exchange at %s answered with a redirect (HTTP %d to %s) instead of a token: "
                         "databricks_host in %s is not the workspace URL itself (a login page or proxy?); set it to "
-                        "the workspace URL" % (url, response.status_code,
-                                                one_line(response.headers.get("Location"), 120) or "nowhere",
-                                                config.path))
+                        "the workspace URL"
+                        % (url, response.status_code, one_line(response.headers.get("Location"), 120) or "nowhere",
+                           config.path))
     raise AuthError(refusal_message(config, response.status_code, _error_body(response), jwt_claims(id_token)))
 
 
@@ -65,8 +65,8 @@ def _token_in(response: requests.Response, url: str, config):
         expires_in = int(expires_in)
     if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not 0 < expires_in < 1e9:
         raise AuthError("Databricks answered the token exchange at %s with expires_in %s, not a positive number "
-                        "of seconds; check databricks_host in %s" % (url, one_line(json.dumps(expires_in), 40),
-                                                                      config.path))
+                        "of seconds; check databricks_host in %s"
+                        % (url, one_line(json.dumps(expires_in), 40), config.path))
     return access_token, int(expires_in)
 
 

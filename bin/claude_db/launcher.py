@@ -197,7 +197,7 @@ def token_deny_rules(directories=None, tools=None) -> list:
     own); an accidental read cannot. Defaults: this user's state directory and this install's tool.
     """
     if directories is None:
-        directories = ["/" + d for d in {os.path.abspath(home_dir()), os.path.realpath(home_dir())}]
+        directories = ["/" + d for d in sorted({os.path.abspath(home_dir()), os.path.realpath(home_dir())})]
     tools = {"claude-db-token", _token_tool() if tools is None else tools}
     return (["Read(%s/**)" % d for d in sorted(directories)] +
             ["Bash(%s:*)" % t for t in sorted(tools)])

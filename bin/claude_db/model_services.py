@@ -96,7 +96,7 @@ def _held_by(workspace: Workspace, securable: str, full_name: str, privilege: st
     """(principal, " from <parent>" or "") that holds `privilege` for the user, or (None, "")."""
     path = "/api/2.1/unity-catalog/effective-permissions/%s/%s" % (securable, quote(full_name))
     page_token = None
-    for _ in range(MAX_PAGES):
+    for _page in range(MAX_PAGES):
         params = {"max_results": 0}
         if page_token:
             params["page_token"] = page_token

@@ -226,8 +226,8 @@ def main():
         from tests.support.forward_proxy_fixtures import ForwardProxy  # the tests' forward proxy
 
         egress = ForwardProxy(os.path.join(tmp, "egress"), upstream_ca="", idle_timeout=600)
-        tunnelled, tunnelled_port = start([sys.executable, "-c", PROXY, "http://127.0.0.1:%d" % up_port],
-                                          env=dict(os.environ, HTTP_PROXY=egress.url, NO_PROXY=""))
+        tunnelled, tunnelled_port = start_proxy("http://127.0.0.1:%d" % up_port, BASE, KEY, "bench-databricks-token",
+                                                env=dict(os.environ, HTTP_PROXY=egress.url, NO_PROXY=""))
         procs.append(tunnelled)
         targets["+egress"] = ("http://127.0.0.1:%d%s" % (tunnelled_port, path), tunnelled.pid)
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)

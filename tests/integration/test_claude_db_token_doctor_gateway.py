@@ -64,4 +64,3 @@ def test_a_model_service_that_does_not_exist(workstation):
     assert mark == "FAIL" and detail.startswith("slot haiku: no model service main.ai.no_such_service")
     assert "admin.yml" in detail and "gateway_kind: unity" in detail
     assert lines_by_check(result.stdout)["model service system.ai.claude-sonnet-4-5"][0] == "ok"
-

@@ -424,8 +424,8 @@ def _token_file(workstation):
 
 # -- a full disk during a refresh (in-process: the atomic write is made to fail) ----------------------
 
-def test_disk_full_during_a_refresh_returns_the_token_and_keeps_the_old_sign_in(workstation, monkeypatch,
-                                                                                 trust_test_ca, browser, capsys):
+def test_disk_full_during_a_refresh_returns_the_token_and_keeps_the_old_sign_in(
+        workstation, monkeypatch, trust_test_ca, browser, capsys):
     from claude_db import identity, store as store_module
     from claude_db.credentials import get_token
 

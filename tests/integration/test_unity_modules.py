@@ -220,7 +220,7 @@ def test_a_conflicting_etag_rereads_once_and_retries(ansible, ws):
 def test_state_absent_removes_what_it_made(ansible, ws):
     fake, variables = ws
     converge(ansible, ws, *ALL)
-    revoke = GRANT_TASKS.replace("    grants:", "    state: absent\n    grants:").split("- name: execute")[0]
+    revoke = GRANT_TASKS.replace("    grants:", "    state: absent\n    grants:").split("- name: execute", maxsplit=1)[0]
     teardown = playbook(absent(SERVICE_TASK), absent(PROVIDER_TASK), revoke)
     check = ansible.play(teardown, extra_vars=variables, check=True).assert_ok()
     assert check.changed == 4 and fake.writes() == []

@@ -53,8 +53,8 @@ def test_every_request_goes_through_the_proxy_on_one_kept_alive_tunnel(no_proxy_
     assert len([c for c in fake_databricks.calls() if c.path.endswith("/v1/messages")]) == 3
 
 
-def test_a_tunnel_the_proxy_closed_while_idle_is_replaced_without_an_error(no_proxy_env, auth_proxy,
-                                                                          fake_databricks, forward_proxy):
+def test_a_tunnel_the_proxy_closed_while_idle_is_replaced_without_an_error(
+        no_proxy_env, auth_proxy, fake_databricks, forward_proxy):
     relay = forward_proxy(idle_timeout=1)
     no_proxy_env.setenv("https_proxy", relay.url)
     proxy = auth_proxy(upstream=proxy_only_url(fake_databricks))
@@ -86,8 +86,8 @@ def test_basic_proxy_auth_with_an_encoded_password(no_proxy_env, auth_proxy, fak
     assert response.status == 200, response.read()
 
 
-def test_a_407_names_the_proxy_without_its_password_once_on_the_terminal(no_proxy_env, auth_proxy,
-                                                                          fake_databricks, forward_proxy, capfd):
+def test_a_407_names_the_proxy_without_its_password_once_on_the_terminal(
+        no_proxy_env, auth_proxy, fake_databricks, forward_proxy, capfd):
     relay = forward_proxy(user="alice", password=PASSWORD)
     no_proxy_env.setenv("HTTPS_PROXY", "http://alice:wrong-%s@127.0.0.1:%d" % (ENCODED, relay.port))
     proxy = auth_proxy(upstream=proxy_only_url(fake_databricks))
@@ -132,9 +132,8 @@ def test_no_proxy_sends_the_workspace_direct(no_proxy_env, auth_proxy, fake_data
     assert relay.upstreams() == []
 
 
-def test_a_tls_inspecting_proxy_works_only_with_its_ca_in_network_ca_bundle(no_proxy_env, auth_proxy,
-                                                                           fake_databricks, forward_proxy, tmp_path,
-                                                                           pki):
+def test_a_tls_inspecting_proxy_works_only_with_its_ca_in_network_ca_bundle(
+        no_proxy_env, auth_proxy, fake_databricks, forward_proxy, tmp_path, pki):
     inspecting = make_pki(str(tmp_path / "inspecting-ca"))
     relay = forward_proxy(intercept=inspecting)
     no_proxy_env.setenv("REQUESTS_CA_BUNDLE", pki.ca_pem)  # the workspace's own CA: not enough behind inspection

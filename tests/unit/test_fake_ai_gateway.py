@@ -54,10 +54,10 @@ def test_a_spent_rate_limit_is_429_for_that_user_only(fake):
         {"key": "RATE_LIMIT_KEY_USER_DEFAULT", "renewal_period": HOURLY, "requests": 2},
         {"key": "RATE_LIMIT_KEY_USER", "principal": BOB, "renewal_period": HOURLY, "requests": 3}])
     alice = fake.issue_token(ALICE, 3600)
-    assert [ask(fake, AI_GATEWAY, "main.ai.claude_code", alice).status_code for _ in range(3)] == [200, 200, 429]
+    assert [ask(fake, AI_GATEWAY, "main.ai.claude_code", alice).status_code for _try in range(3)] == [200, 200, 429]
     assert ask(fake, AI_GATEWAY, "main.ai.claude_code", alice).json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
     bob = fake.issue_token(BOB, 3600)  # his own limit replaces the default one
-    assert [ask(fake, AI_GATEWAY, "main.ai.claude_code", bob).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert [ask(fake, AI_GATEWAY, "main.ai.claude_code", bob).status_code for _try in range(4)] == [200, 200, 200, 429]
     assert ask(fake, AI_GATEWAY, "system.ai.claude-sonnet-4-5", alice).status_code == 200  # per model service
 
 
@@ -68,4 +68,3 @@ def test_a_token_of_another_workspace_is_400_invalid_token_on_the_gateway(fake):
     assert ask(fake, SERVING, "databricks-claude-sonnet-4-5", foreign).status_code == 403
     expired = fake.issue_token(ALICE, 10)  # the usual 403 "Invalid Token" for a token past its life
     assert ask(fake, AI_GATEWAY, "system.ai.claude-sonnet-4-5", expired).status_code == 403
-

@@ -117,7 +117,7 @@ def test_list_pages_and_views(fake, w):
 
 
 def test_granular_update_mask_and_etag(fake, w):
-    _, service = _create(w)
+    service = _create(w)[1]
     change = uc.ModelService.from_dict({"config": {"rate_limits": [
         {"key": "RATE_LIMIT_KEY_SERVICE", "renewal_period": "RATE_LIMIT_RENEWAL_PERIOD_MINUTE", "requests": 5}]}})
     updated = w.ai_gateway.update_model_service(service.name, change, FieldMask(["config.rate_limits"]),
@@ -138,7 +138,7 @@ def test_granular_update_mask_and_etag(fake, w):
 
 
 def test_etag_of_a_write_behind_the_back_changes(fake, w):
-    _, service = _create(w)
+    service = _create(w)[1]
     fake.unity.edit("MODEL_SERVICE", "main.ai.claude_code", lambda rec: rec.update(comment="edited"))
     with pytest.raises(ResourceConflict):
         w.ai_gateway.delete_model_service(service.name, etag=service.etag)

@@ -135,7 +135,7 @@ def test_requests_sessions_take_the_route_not_requests_own_environment_reading(e
     bundle.write_text("")
     session = network.session(_config(proxy="http://fleet:3128", ca_bundle=str(bundle)))
     seen = {}
-    session.send = lambda prepared, **kwargs: seen.update(kwargs) or (_ for _ in ()).throw(StopIteration)
+    session.send = lambda prepared, **kwargs: seen.update(kwargs) or (x for x in ()).throw(StopIteration)
     with pytest.raises(StopIteration):
         session.get(WORKSPACE + "/oidc/v1/token")
     assert seen["proxies"] == {"http": "http://fleet:3128", "https": "http://fleet:3128"}

@@ -203,7 +203,7 @@ class UnityCatalog:
 
     def missing_to_query(self, principal: str, full_name: str) -> Optional[Tuple[str, str, str]]:
         """None if `principal` may query the model service; else (securable type, name, privilege) lacking."""
-        catalog, schema, _ = full_name.split(".", 2)
+        catalog, schema = full_name.split(".", 2)[:2]
         needed = (("CATALOG", catalog, "USE_CATALOG"), ("SCHEMA", catalog + "." + schema, "USE_SCHEMA"),
                   (MODEL_SERVICE, full_name, "EXECUTE"))
         for sec_type, name, privilege in needed:
@@ -249,7 +249,7 @@ class UnityCatalog:
     def create(self, req: Request) -> Response:
         principal = self.fake.authenticate(req)
         collection = req.path.rsplit("/", 1)[1]
-        sec_type, id_param, _ = KINDS[collection]
+        sec_type, id_param = KINDS[collection][:2]
         schema = _parent_schema(req.arg("parent"))
         service_id = req.arg(id_param)
         if not service_id or not re.match(NAME_PART + r"\Z", service_id):
@@ -271,7 +271,7 @@ class UnityCatalog:
     def list(self, req: Request) -> Response:
         self.fake.authenticate(req)
         collection = req.path.rsplit("/", 1)[1]
-        sec_type, _, key = KINDS[collection]
+        sec_type, key = KINDS[collection][0], KINDS[collection][2]
         schema = _parent_schema(req.arg("parent"))
         view = req.arg("view", "BASIC")
         if view not in PAGE_SIZES:
