@@ -21,7 +21,7 @@ from databricks.sdk.service.serving import (
 )
 
 from tests.support.fake_databricks import serving
-from tests.unit.test_fake_serving import fake  # noqa: F401 # pylint: disable=unused-import  (the plain-HTTP fake)
+from tests.unit.test_fake_serving import fake  # noqa: F401 # pylint: disable=unused-import
 
 USER = "alice@example.test"
 PAY_PER_TOKEN = "databricks-claude-sonnet-4-5"
