@@ -4,7 +4,7 @@ Format (the seed's keys stay valid, every new key is optional), see DESIGN.md:
 databricks_host, endpoint_name, model, route, models{opus,sonnet,haiku},
 azure_ad{tenant_id, client_id, scopes, authority}, federation{service_principal_client_id},
 token_cache{method, fallback}, launcher{mode, claude_command}, network{proxy, ca_bundle},
-workspace_id, betas{allow, disable_experimental}. JSON null means "not set".
+workspace_id, betas{allow, disable_experimental}, serve{port, idle_stop}. JSON null means "not set".
 
 This module is on the cached-token path, so it imports only json and os (no
 typing, urllib, dataclasses: each costs about as much as starting Python).
@@ -81,6 +81,8 @@ SCHEMA = {
     "network": _Key("object", children={"proxy": _Key("string"), "ca_bundle": _Key("string")}),
     "workspace_id": _Key("string"),
     "betas": _Key("object", children={"allow": _Key("list of strings"), "disable_experimental": _Key("boolean")}),
+    # `claude-db-token serve`, the per-user service; user_service.py owns what its defaults mean.
+    "serve": _Key("object", children={"port": _Key("port"), "idle_stop": _Key("seconds")}),
 }
 
 
@@ -91,7 +93,7 @@ class Config:
                  "client_id",
                  "scopes", "authority", "service_principal_client_id", "token_cache_method", "token_cache_fallback",
                  "launcher_mode", "claude_command", "network_proxy", "network_ca_bundle",
-                 "workspace_id", "allowed_betas", "disable_experimental_betas")
+                 "workspace_id", "allowed_betas", "disable_experimental_betas", "service_port", "service_idle_stop")
 
     def __init__(self, path: str, raw: dict):
         ad = raw["azure_ad"]
@@ -117,6 +119,8 @@ class Config:
             if raw["network"]["proxy"] else None,
             "network_ca_bundle": raw["network"]["ca_bundle"] or None,
             "workspace_id": raw["workspace_id"],
+            "service_port": raw["serve"]["port"],
+            "service_idle_stop": raw["serve"]["idle_stop"],
         }
         fields.update(_beta_policy(raw["route"], raw["betas"]))
         for name, value in fields.items():
@@ -274,8 +278,9 @@ def _validated(raw, schema: dict, prefix: str, path: str) -> dict:
             out[key] = _validated({} if value is None else value, spec.children, name + ".", path)
             continue
         if not _has_kind(value, spec.kind):
-            raise ConfigError("key %s in config file %s must be a %s, got %s" % (name, path, spec.kind,
-                                                                                 _json_type(value)))
+            number = spec.kind in _KIND_TEXT and _json_type(value) == "a number"
+            raise ConfigError("key %s in config file %s must be %s, got %s" % (
+                name, path, _KIND_TEXT.get(spec.kind, "a " + spec.kind), value if number else _json_type(value)))
         if spec.choices and value not in spec.choices:
             raise ConfigError("key %s in config file %s must be one of %s, got %s"
                               % (name, path, ", ".join(spec.choices), json.dumps(value)))
@@ -292,11 +297,18 @@ def _beta_policy(route: str, betas: dict) -> dict:
             "disable_experimental_betas": default["disable_experimental"] if disable is None else disable}
 
 
+_KIND_TEXT = {"port": "a port number from 1024 to 65535", "seconds": "a number of seconds > 0"}
+
+
 def _has_kind(value, kind: str) -> bool:
     if kind == "string":
         return isinstance(value, str)
     if kind == "boolean":
         return isinstance(value, bool)
+    if kind == "port":
+        return isinstance(value, int) and not isinstance(value, bool) and 1024 <= value <= 65535
+    if kind == "seconds":  # also refuses NaN and infinity (JSON has neither, Python's json reads both)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e9
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 

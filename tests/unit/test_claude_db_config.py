@@ -218,3 +218,21 @@ def test_a_mistyped_beta_policy_names_the_key(tmp_path):
     with pytest.raises(ConfigError, match="key betas.disable_experimental in config file .* must be a boolean, "
                                           "got a string"):
         load_config(write(tmp_path, dict(SEED, betas={"disable_experimental": "yes"})))
+
+
+def test_the_service_keys_take_a_port_and_seconds(tmp_path):
+    from claude_db import user_service
+    config = load_config(write(tmp_path, dict(SEED, serve={"port": 24567, "idle_stop": 90})))
+    assert (user_service.port(config), user_service.idle_stop(config)) == (24567, 90)
+    assert user_service.base_url(config) == "http://127.0.0.1:24567/serving-endpoints/anthropic"
+    default = load_config(write(tmp_path, SEED))
+    assert user_service.port(default, uid=1000) == 21000 and user_service.port(default, uid=11000) == 21000
+    assert user_service.idle_stop(default) == user_service.DEFAULT_IDLE_STOP
+    for service, text in (({"port": 80}, "key serve.port in config file %s must be a port number from 1024 to "
+                           "65535, got 80"), ({"idle_stop": 0}, "key serve.idle_stop in config file %s must be a "
+                           "number of seconds > 0, got 0"), ({"port": "x"}, "key serve.port in config file %s "
+                           "must be a port number from 1024 to 65535, got a string")):
+        path = write(tmp_path, dict(SEED, serve=service))
+        with pytest.raises(ConfigError) as raised:
+            load_config(path)
+        assert str(raised.value) == text % path

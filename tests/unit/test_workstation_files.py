@@ -153,7 +153,8 @@ def _argument_specs():
     return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
 
 
-SPEC_TYPE = {"string": "str", "list of strings": "list", "object": "dict", "boolean": "bool"}
+SPEC_TYPE = {"string": "str", "list of strings": "list", "object": "dict", "boolean": "bool", "port": "int",
+             "seconds": "float"}
 
 
 def _compare(spec_options: dict, schema: dict, where: str):
