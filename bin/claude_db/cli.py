@@ -193,6 +193,11 @@ def _workstation_file_commands(sub, common):
     settings.add_argument("--managed", action="store_true", help="the managed settings for --config")
     settings.add_argument("--api-key-helper", metavar="CMD",
                           help="the apiKeyHelper command (default: this claude-db-token --raw --config PATH)")
+    settings.add_argument("--service", action="store_true",
+                          help="point plain claude at the user's claude-db-token serve (apiKeyHelper: "
+                               "claude-db-token --service-key) instead of the workspace")
+    settings.add_argument("--uid", type=int, metavar="N",
+                          help="with --service: the user whose service port it is (default: yours)")
     settings.add_argument("--add", metavar="JSON", action="append",
                           help="more settings to merge into --managed's (objects merge, lists append); repeatable")
     settings.add_argument("--merge-into", metavar="FILE", help="print FILE (JSON; missing = {}) with ours merged in")

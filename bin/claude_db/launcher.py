@@ -174,13 +174,15 @@ def claude_settings(config, mode: str, port: int, session_key: str, token, token
     # The Databricks gateway rejects WebSearch; the rest keeps an innocent `cat` from putting a token in the transcript.
     rules = token_deny_rules() if token_rules is None else token_rules
     settings = {"env": env, "permissions": {"deny": ["WebSearch"] + rules}}
-    if mode == "proxy":
+    if mode in ("proxy", "service"):  # service: the user's `claude-db-token serve` on `port` (user_service.port)
         env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:%d%s" % (port, base_path)
-        env["ANTHROPIC_AUTH_TOKEN"] = session_key
     else:
         env["ANTHROPIC_BASE_URL"] = config.databricks_host + base_path
-    if mode == "helper":
-        helper = (sys.executable, _token_tool(), "--raw", "--config", os.path.abspath(config.path))
+    if mode == "proxy":
+        env["ANTHROPIC_AUTH_TOKEN"] = session_key
+    if mode in ("helper", "service"):
+        what = "--raw" if mode == "helper" else "--service-key"  # the token, or the service's client key
+        helper = (sys.executable, _token_tool(), what, "--config", os.path.abspath(config.path))
         settings["apiKeyHelper"] = " ".join(shlex.quote(a) for a in helper)
     if mode == "env":
         env["ANTHROPIC_AUTH_TOKEN"] = token.access_token  # the seed's way; documented as leaking and expiring

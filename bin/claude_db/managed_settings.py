@@ -15,14 +15,16 @@ from .launcher import claude_settings, token_deny_rules
 _GONE = object()
 
 
-def managed_settings(config, api_key_helper=None) -> dict:
-    """The helper-mode settings, with another apiKeyHelper command if given.
+def managed_settings(config, api_key_helper=None, service_port=None) -> dict:
+    """The helper-mode settings, with another apiKeyHelper command if given; with `service_port`, the
+    settings that point plain `claude` at the user's `claude-db-token serve` on that port instead.
 
     They are built on the controller and hold for every user of the machine, so the rules that keep the
     agent away from the token name the state directory as `~/...` and the tool the helper runs."""
     tool = shlex.split(api_key_helper)[0] if api_key_helper else None
     rules = token_deny_rules(["~/" + HOME_DIR_NAME], tool)
-    settings = claude_settings(config, "helper", 0, "", None, token_rules=rules)
+    mode = "helper" if service_port is None else "service"
+    settings = claude_settings(config, mode, service_port or 0, "", None, token_rules=rules)
     if api_key_helper:
         settings["apiKeyHelper"] = api_key_helper
     return settings

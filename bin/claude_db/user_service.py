@@ -31,11 +31,6 @@ def idle_stop(config) -> float:
     return config.service_idle_stop or DEFAULT_IDLE_STOP
 
 
-def base_url(config, uid=None) -> str:
-    """ANTHROPIC_BASE_URL for plain `claude`: this user's service, on the config's route."""
-    return "http://127.0.0.1:%d/%s/anthropic" % (port(config, uid), config.route)
-
-
 def key_path() -> str:
     """The per-user client key (0600 in the state directory): what apiKeyHelper prints in service mode."""
     return os.path.join(home_dir(), KEY_FILE)

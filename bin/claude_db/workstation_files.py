@@ -7,6 +7,7 @@ Standard library only (the role runs these from the collection's bin/ with the c
 import json
 import sys
 
+from . import user_service
 from .config import load_config, parse_config
 from .errors import ConfigError, say
 from .managed_settings import managed_settings, merged
@@ -19,12 +20,16 @@ def run_command(args) -> int:
         config = _config(args.file or args.config)
         say("config %s is valid" % config.path)
         return 0
+    if args.service and not args.managed:
+        raise ConfigError("--service goes with --managed: settings --managed --service [--uid N]")
     if args.managed:
         if args.config == STDIN and args.merge_into == STDIN:
             raise ConfigError("--config - and --merge-into - both read stdin; give one of them a file")
         if args.config == STDIN and not args.api_key_helper:
             raise ConfigError("with --config - pass --api-key-helper CMD (the default names the config file)")
-        ours = managed_settings(_config(args.config), args.api_key_helper)
+        config = _config(args.config)
+        port = user_service.port(config, args.uid) if args.service else None
+        ours = managed_settings(config, args.api_key_helper, port)
         for more in args.add or ():
             ours = merged(ours, _json_object(more, "--add"))
     elif args.ours is not None:

@@ -224,7 +224,6 @@ def test_the_service_keys_take_a_port_and_seconds(tmp_path):
     from claude_db import user_service
     config = load_config(write(tmp_path, dict(SEED, serve={"port": 24567, "idle_stop": 90})))
     assert (user_service.port(config), user_service.idle_stop(config)) == (24567, 90)
-    assert user_service.base_url(config) == "http://127.0.0.1:24567/serving-endpoints/anthropic"
     default = load_config(write(tmp_path, SEED))
     assert user_service.port(default, uid=1000) == 21000 and user_service.port(default, uid=11000) == 21000
     assert user_service.idle_stop(default) == user_service.DEFAULT_IDLE_STOP

@@ -48,6 +48,23 @@ def test_managed_settings_are_the_helper_modes_settings():
     assert ours["apiKeyHelper"] == "'/usr/local/bin/claude-db-token' --raw"
 
 
+def test_service_settings_point_plain_claude_at_the_users_service(tmp_path):
+    """`settings --managed --service --uid N`: the user's loopback port, the client key as apiKeyHelper, and
+    otherwise exactly the helper mode's env and deny rules."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(CONFIG))
+    result = token_tool("settings", "--managed", "--service", "--uid", "1000", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    ours = json.loads(result.stdout)
+    helper = managed_settings(parse_config(path.read_bytes(), str(path)))
+    assert ours["env"].pop("ANTHROPIC_BASE_URL") == "http://127.0.0.1:21000/ai-gateway/anthropic"
+    assert ours["env"] == {k: v for k, v in helper["env"].items() if k != "ANTHROPIC_BASE_URL"}
+    assert "ANTHROPIC_AUTH_TOKEN" not in ours["env"] and ours["permissions"] == helper["permissions"]
+    assert ours["apiKeyHelper"].endswith("claude-db-token --service-key --config %s" % path)
+    alone = token_tool("settings", "--service", "--config", str(path))
+    assert alone.returncode == 2 and "--service goes with --managed" in alone.stderr
+
+
 def test_merge_keeps_the_organisations_keys_and_is_idempotent():
     config = parse_config(json.dumps(CONFIG).encode(), "c.json")
     ours = managed_settings(config, "helper --raw")
