@@ -227,10 +227,12 @@ def test_the_service_keys_take_a_port_and_seconds(tmp_path):
     default = load_config(write(tmp_path, SEED))
     assert user_service.port(default, uid=1000) == 21000 and user_service.port(default, uid=11000) == 21000
     assert user_service.idle_stop(default) == user_service.DEFAULT_IDLE_STOP
-    for service, text in (({"port": 80}, "key serve.port in config file %s must be a port number from 1024 to "
-                           "65535, got 80"), ({"idle_stop": 0}, "key serve.idle_stop in config file %s must be a "
-                           "number of seconds > 0, got 0"), ({"port": "x"}, "key serve.port in config file %s "
-                           "must be a port number from 1024 to 65535, got a string")):
+    wrong = [
+        ({"port": 80}, "key serve.port in config file %s must be a port number from 1024 to 65535, got 80"),
+        ({"idle_stop": 0}, "key serve.idle_stop in config file %s must be a number of seconds > 0, got 0"),
+        ({"port": "x"}, "key serve.port in config file %s must be a port number from 1024 to 65535, got a string"),
+    ]
+    for service, text in wrong:
         path = write(tmp_path, dict(SEED, serve=service))
         with pytest.raises(ConfigError) as raised:
             load_config(path)
