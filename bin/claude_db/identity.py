@@ -11,10 +11,8 @@ token is not enough (msal and requests are slow to import).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import math
 import os
 import sys
 import time
@@ -22,7 +20,7 @@ import time
 import msal
 import requests
 
-from . import network, urls
+from . import jwt, network, urls
 from .errors import AuthError, ConfigError, one_line, say, warn
 
 TYPE_CHECKING = False
@@ -69,16 +67,6 @@ def is_microsoft_authority(authority: str) -> bool:
     return urls.parse(authority)[1] in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
 
 
-def jwt_claims(token: str) -> dict:
-    """The payload of a JWT, unverified (the IdP came over TLS; Databricks verifies the signature)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
 def load_cache(store) -> msal.SerializableTokenCache:
     """The MSAL cache of this config; a damaged one counts as empty (the user signs in again)."""
     cache = msal.SerializableTokenCache()
@@ -122,12 +110,12 @@ def cached_sign_in(cache: msal.SerializableTokenCache, client_id: str) -> dict:
     """Who is signed in, from the cache alone (no network): for `status`."""
     accounts = list(cache.search(msal.TokenCache.CredentialType.ACCOUNT))
     id_token = _newest_id_token(cache, client_id)
-    claims = jwt_claims(id_token) if id_token else {}
+    claims = jwt.claims(id_token) if id_token else {}
     refresh = list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN, query={"client_id": client_id}))
     return {
         "user": accounts[0].get("username") if accounts else None,
         "issuer": claims.get("iss"),
-        "id_token_expires_at": _seconds(claims.get("exp")) or None,
+        "id_token_expires_at": jwt.time_claim(claims.get("exp")) or None,
         "has_refresh_token": bool(refresh),
     }
 
@@ -138,7 +126,7 @@ def _newest_id_token(cache, client_id: str, home_account_id: Optional[str] = Non
         query["home_account_id"] = home_account_id
     tokens = [item.get("secret") for item in cache.search(msal.TokenCache.CredentialType.ID_TOKEN, query=query)]
     tokens = [t for t in tokens if t]
-    return max(tokens, key=lambda t: _seconds(jwt_claims(t).get("exp"))) if tokens else None
+    return max(tokens, key=jwt.expires_at) if tokens else None
 
 
 class Identity:
@@ -190,7 +178,7 @@ class Identity:
         if not accounts:
             return None
         cached = _newest_id_token(self.cache, self.config.client_id, accounts[0].get("home_account_id"))
-        if cached and _seconds(jwt_claims(cached).get("exp")) - time.time() > ID_TOKEN_MARGIN:
+        if cached and jwt.expires_at(cached) - time.time() > ID_TOKEN_MARGIN:
             return cached
         return None
 
@@ -317,13 +305,6 @@ def _refuse_unsafe_redirect(response, *args, **kwargs):
         target = requests.compat.urljoin(response.url, response.headers["location"])
         urls.check_sendable(target, "the identity provider's redirect from %s to" % response.url.split("?")[0])
     return response
-
-
-def _seconds(value) -> float:
-    """A JWT time claim as a number; anything else (a string, NaN, infinity) counts as already expired."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return 0
-    return value
 
 
 def _sign_in_refused(result: dict, timeout: int) -> str:
