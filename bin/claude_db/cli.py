@@ -121,11 +121,8 @@ def _run(args) -> int:
         say("signed in; Databricks token valid for %d min" % (token.expires_in // 60))
         return 0
     if args.command == "logout":
-        from .store import Store
-        store = Store(config)
-        # Under the lock, so that a refresh running meanwhile cannot write the secrets back.
-        with store.refresh_lock("waiting for a sign-in or refresh in progress to finish before signing out"):
-            removed = store.forget()
+        from .credentials import sign_out
+        removed = sign_out(config)
         say("signed out; removed %s" % (", ".join(removed) if removed else "nothing (no cached sign-in)"))
         return 0
     if args.command == "status":
