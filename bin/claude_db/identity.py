@@ -21,7 +21,8 @@ import msal
 import requests
 
 from . import jwt, network, urls
-from .errors import AuthError, ConfigError, one_line, say, warn
+from .config import environment
+from .errors import AuthError, one_line, say, warn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 ID_TOKEN_MARGIN = 300  # seconds: a cached ID token closer to expiry than this is refreshed first
 HTTP_TIMEOUT = 30  # seconds, for every request MSAL sends
-DEFAULT_SIGN_IN_TIMEOUT = 300  # seconds; $CLAUDE_DB_LOGIN_TIMEOUT overrides
 # Refresh errors that mean "the refresh token is no good any more": sign in again (OAuth 2.0 / OIDC codes).
 SIGN_IN_AGAIN = ("invalid_grant", "interaction_required", "login_required", "consent_required")
 
@@ -53,13 +53,8 @@ def sign_in_method(forced: Optional[str] = None, env=None, platform: str = sys.p
 
 
 def sign_in_timeout(env=None) -> int:
-    env = os.environ if env is None else env
-    value = env.get("CLAUDE_DB_LOGIN_TIMEOUT", "")
-    if not value:
-        return DEFAULT_SIGN_IN_TIMEOUT
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError("CLAUDE_DB_LOGIN_TIMEOUT must be a whole number of seconds, got %r" % value)
-    return int(value)
+    """Seconds a sign-in may take: $CLAUDE_DB_LOGIN_TIMEOUT (config.ENVIRONMENT declares its default)."""
+    return environment("CLAUDE_DB_LOGIN_TIMEOUT", env)
 
 
 def is_microsoft_authority(authority: str) -> bool:
