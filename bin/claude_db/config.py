@@ -1,6 +1,6 @@
 """The workstation config file: where it is found, what it may contain, one clear error when it is wrong.
 
-Format (the seed's keys stay valid, every new key is optional), see DESIGN.md:
+Format (the seed's keys stay valid, every new key is optional), see docs/design.md "Contracts":
 databricks_host, endpoint_name, model, route, models{opus,sonnet,haiku},
 azure_ad{tenant_id, client_id, scopes, authority}, federation{service_principal_client_id},
 token_cache{method, fallback}, launcher{mode, claude_command}, network{proxy, ca_bundle},
@@ -27,7 +27,7 @@ HOME_DIR_NAME = ".databricks-claude-gateway"
 # An all-users install (the workstation role's workstation_scope: system) puts its config here; read last.
 SYSTEM_CONFIG = "/etc/databricks-claude-gateway/config.json"
 MICROSOFT_LOGIN = "https://login.microsoftonline.com/"
-# MSAL adds these itself and raises when a caller passes them (facts/test-idp.md §1).
+# MSAL adds these itself and raises when a caller passes them (docs/design.md "Sign-in behaviours").
 RESERVED_SCOPES = ("openid", "profile", "offline_access")
 DEFAULT_SCOPES = ("email",)  # without one non-reserved scope the IdP sends no refresh token
 SLOTS = ("opus", "sonnet", "haiku")
@@ -175,8 +175,7 @@ def environment_help(program: str) -> str:
 class Config:
     """A validated config file; immutable once loaded."""
 
-    __slots__ = ("path", "databricks_host", "endpoint_name", "model", "route", "main_model", "models", "tenant_id",
-                 "client_id",
+    __slots__ = ("path", "databricks_host", "endpoint_name", "model", "route", "main_model", "models", "client_id",
                  "scopes", "authority", "service_principal_client_id", "token_cache_method", "token_cache_fallback",
                  "launcher_mode", "claude_command", "network_proxy", "network_ca_bundle",
                  "workspace_id", "allowed_betas", "disable_experimental_betas", "service_port", "service_idle_stop")
@@ -192,7 +191,6 @@ class Config:
             "route": raw["route"],
             "main_model": main_model,
             "models": {slot: raw["models"][slot] or main_model for slot in SLOTS},
-            "tenant_id": ad["tenant_id"],
             "client_id": ad["client_id"],
             "scopes": msal_scopes(ad["scopes"]),
             "authority": _authority(ad, path),
@@ -460,7 +458,7 @@ def _main_model(raw: dict, path: str) -> str:
     """The `model` of every request: the serving endpoint's name, or on ai-gateway the model service's full name.
 
     The two kinds of name cannot be swapped: /ai-gateway routes by model service and the legacy
-    /serving-endpoints route by endpoint (facts/databricks-api.md E), so each route refuses the other's.
+    /serving-endpoints route by endpoint (docs/design.md "Contracts", `route`), so each route refuses the other's.
     """
     gateway = raw["route"] == "ai-gateway"
     main_key = "model" if gateway else "endpoint_name"

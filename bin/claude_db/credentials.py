@@ -17,7 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-# Databricks refuses tokens with 30 s or less left (facts/databricks-api.md §D); keep a minute in hand.
+# Databricks refuses tokens with 30 s or less left (docs/design.md "Sign-in behaviours"); keep a minute in hand.
 SAFETY_MARGIN = 60
 # What `--raw` hands Claude Code's apiKeyHelper must outlive Claude Code's cache of it: the answer is
 # reused for CLAUDE_CODE_API_KEY_HELPER_TTL_MS (5 min by default) and then sent once more, stale,
@@ -116,9 +116,9 @@ class SignIn:
 
 def cached_sign_in(config) -> SignIn:
     """Who is signed in for this config and until when, from the caches (imports MSAL to read its cache)."""
-    from .identity import cached_sign_in as in_msal_cache, load_cache
+    from .identity import load_cache, signed_in_account
     store = Store(config)
-    found = in_msal_cache(load_cache(store), config.client_id)
+    found = signed_in_account(load_cache(store), config.client_id)
     token = store.read_token()
     return SignIn(found["user"], found["issuer"], found["id_token_expires_at"], found["has_refresh_token"],
                   token["expires_at"] if token else None)

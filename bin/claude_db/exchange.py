@@ -1,6 +1,6 @@
 """RFC 8693 token exchange: the IdP's ID token in, a Databricks OAuth token out.
 
-POST <databricks_host>/oidc/v1/token (facts/databricks-api.md §D). Databricks
+POST <databricks_host>/oidc/v1/token (docs/design.md "The flow"). Databricks
 checks the ID token against the account's federation policies (issuer, audience,
 signature, subject claim -> a user); a refusal is turned into the cause a user
 can act on. 429 and 5xx answers and dropped connections are retried with a

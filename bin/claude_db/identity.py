@@ -3,7 +3,7 @@
 What Databricks needs from it is an ID token (its `aud` is our app's client id,
 which a federation policy can trust). The order: a cached ID token with life
 left -> MSAL force_refresh (a plain silent call may answer from the cached
-access token and return no ID token, or an expired one: facts/test-idp.md §1)
+access token and return no ID token, or an expired one: docs/design.md "Sign-in behaviours")
 -> a new sign-in, in the browser (auth code + PKCE) or with a device code when
 no browser can reach this machine. Imported only when the cached Databricks
 token is not enough (msal and requests are slow to import).
@@ -101,8 +101,8 @@ def _well_formed(data) -> bool:
     return True
 
 
-def cached_sign_in(cache: msal.SerializableTokenCache, client_id: str) -> dict:
-    """Who is signed in, from the cache alone (no network): for `status`."""
+def signed_in_account(cache: msal.SerializableTokenCache, client_id: str) -> dict:
+    """Who is signed in, from the cache alone (no network): for credentials.cached_sign_in."""
     accounts = list(cache.search(msal.TokenCache.CredentialType.ACCOUNT))
     id_token = _newest_id_token(cache, client_id)
     claims = jwt.claims(id_token) if id_token else {}
@@ -144,7 +144,7 @@ class Identity:
                     self.config.client_id, authority=self.config.authority, token_cache=self.cache,
                     http_client=http,
                     # Instance discovery only makes sense for Microsoft clouds; elsewhere it would call
-                    # login.microsoftonline.com (facts/test-idp.md §4).
+                    # login.microsoftonline.com (docs/design.md "Sign-in behaviours").
                     instance_discovery=None if is_microsoft_authority(self.config.authority) else False)
             except Exception as e:
                 raise self._idp_error(e)

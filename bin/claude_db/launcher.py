@@ -1,6 +1,6 @@
 """`claude-db [claude arguments]`: Claude Code against the Databricks endpoint, token kept out of its reach.
 
-Order matters (issue 3): get a token while the terminal is still ours (sign-in
+Order matters (docs/design.md "The flow"): get a token while the terminal is still ours (sign-in
 may need it), bind the proxy's socket before anything slow so Claude Code's
 first request waits in the backlog instead of being refused, spawn Claude Code,
 and only then import the proxy's HTTP stack. Every argument goes to Claude Code
@@ -140,12 +140,16 @@ def _remove_private_settings(path: str) -> None:
             pass
 
 
+def base_path(config) -> str:
+    """Where the route serves the Anthropic Messages API on the workspace (and on our loopback proxy)."""
+    return "/%s/anthropic" % config.route
+
+
 def claude_settings(config, mode: str, port: int, session_key: str, token, token_rules=None) -> dict:
     """The `--settings` JSON: its `env` beats the process environment and any ~/.claude/settings.json.
 
     `token_rules`: the permission rules that keep the agent away from the token (token_deny_rules()
     for this user and this install unless given)."""
-    base_path = "/%s/anthropic" % config.route
     env = {
         "ANTHROPIC_MODEL": config.main_model,
         # Every slot maps to a served endpoint (model service), or subagents ask for claude-haiku-... ids.
@@ -160,9 +164,9 @@ def claude_settings(config, mode: str, port: int, session_key: str, token, token
     rules = token_deny_rules() if token_rules is None else token_rules
     settings = {"env": env, "permissions": {"deny": ["WebSearch"] + rules}}
     if mode in ("proxy", "service"):  # service: the user's `claude-db-token serve` on `port` (user_service.port)
-        env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:%d%s" % (port, base_path)
+        env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:%d%s" % (port, base_path(config))
     else:
-        env["ANTHROPIC_BASE_URL"] = config.databricks_host + base_path
+        env["ANTHROPIC_BASE_URL"] = config.databricks_host + base_path(config)
     if mode == "proxy":
         env["ANTHROPIC_AUTH_TOKEN"] = session_key
     if mode in ("helper", "service"):
@@ -313,7 +317,7 @@ def _start_proxy(config, sock, session_key: str, token, read_timeout: float):
     def fetch(rejected):
         return get_token(config, interactive=False, rejected=rejected)
 
-    server = ProxyThread(sock, config.databricks_host, "%s/anthropic" % config.route, session_key, fetch, token,
+    server = ProxyThread(sock, config.databricks_host, base_path(config), session_key, fetch, token,
                          read_timeout=read_timeout, config=config, allowed_betas=config.allowed_betas,
                          workspace_id=config.workspace_id)
     server.start()

@@ -11,7 +11,7 @@ from claude_db.config import load_config
 from claude_db.errors import AuthError, ConfigError
 from claude_db.exchange import ATTEMPTS, exchange, refusal_message
 from claude_db.identity import is_microsoft_authority, sign_in_method, sign_in_timeout
-from claude_db.jwt import claims as jwt_claims
+from claude_db import jwt
 from tests.support.credential_fixtures import BIN
 from tests.support.fake_databricks import Response
 from tests.support.pki import make_pki
@@ -163,9 +163,9 @@ def test_instance_discovery_only_for_microsoft_clouds():
 
 
 def test_jwt_claims_never_raise():
-    assert jwt_claims("a.eyJpc3MiOiJ4In0.c") == {"iss": "x"}
+    assert jwt.claims("a.eyJpc3MiOiJ4In0.c") == {"iss": "x"}
     for junk in ("", "abc", "a.!!!.c", "a.WzFd.c"):
-        assert jwt_claims(junk) == {}
+        assert jwt.claims(junk) == {}
 
 
 @pytest.mark.parametrize("answer,outcome", [
