@@ -1,4 +1,5 @@
-"""A Databricks token for the signed-in user: the one API the launcher, the proxy and the CLI call.
+"""A Databricks token for the signed-in user: the one API to the sign-in. The launcher, the proxy and the
+CLI (login, logout, status, doctor) call it; nothing else reaches into the Store or identity (MSAL).
 
 Order: the cached Databricks token (a file read: no network, no keyring, no
 msal/requests import) -> exchange a cached ID token -> MSAL force_refresh ->
