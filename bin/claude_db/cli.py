@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .config import load_config
+from .config import environment_help, load_config
 from .credentials import HELPER_MIN_LIFE, SAFETY_MARGIN, cached_token, get_token
 from .errors import ConfigError, report, say
 
@@ -43,12 +43,8 @@ EPILOG = """\
 exit codes: 0 ok; 1 sign-in, exchange or network failure (--check: no valid
 cached token); 2 usage or config error.
 
-environment: CLAUDE_DB_CONFIG (config path), CLAUDE_DB_HOME (state directory),
-CLAUDE_DB_LOGIN_TIMEOUT (seconds to finish a sign-in, default 300), BROWSER
-(browser program), HTTPS_PROXY / HTTP_PROXY / NO_PROXY (egress proxy; config
-network.proxy wins), REQUESTS_CA_BUNDLE (CA bundle when TLS is inspected;
-config network.ca_bundle wins).
-
+environment:
+%s
 examples:
   claude-db-token login --device     sign in from an SSH session
   claude-db-token status             who is signed in, and until when
@@ -121,11 +117,8 @@ def _run(args) -> int:
         say("signed in; Databricks token valid for %d min" % (token.expires_in // 60))
         return 0
     if args.command == "logout":
-        from .store import Store
-        store = Store(config)
-        # Under the lock, so that a refresh running meanwhile cannot write the secrets back.
-        with store.refresh_lock("waiting for a sign-in or refresh in progress to finish before signing out"):
-            removed = store.forget()
+        from .credentials import sign_out
+        removed = sign_out(config)
         say("signed out; removed %s" % (", ".join(removed) if removed else "nothing (no cached sign-in)"))
         return 0
     if args.command == "status":
@@ -147,7 +140,8 @@ def _parser():
     how.add_argument("--device", action="store_true", help="sign in with a device code (SSH, no display)")
     how.add_argument("--browser", action="store_true", help="sign in in a browser on this machine")
 
-    parser = argparse.ArgumentParser(prog=PROG, parents=[common, signing_in], description=DESCRIPTION, epilog=EPILOG,
+    parser = argparse.ArgumentParser(prog=PROG, parents=[common, signing_in], description=DESCRIPTION,
+                                     epilog=EPILOG % environment_help(PROG),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--raw", action="store_true",

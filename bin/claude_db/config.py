@@ -1,6 +1,6 @@
 """The workstation config file: where it is found, what it may contain, one clear error when it is wrong.
 
-Format (the seed's keys stay valid, every new key is optional), see DESIGN.md:
+Format (the seed's keys stay valid, every new key is optional), see docs/design.md "Contracts":
 databricks_host, endpoint_name, model, route, models{opus,sonnet,haiku},
 azure_ad{tenant_id, client_id, scopes, authority}, federation{service_principal_client_id},
 token_cache{method, fallback}, launcher{mode, claude_command}, network{proxy, ca_bundle},
@@ -27,7 +27,7 @@ HOME_DIR_NAME = ".databricks-claude-gateway"
 # An all-users install (the workstation role's workstation_scope: system) puts its config here; read last.
 SYSTEM_CONFIG = "/etc/databricks-claude-gateway/config.json"
 MICROSOFT_LOGIN = "https://login.microsoftonline.com/"
-# MSAL adds these itself and raises when a caller passes them (facts/test-idp.md §1).
+# MSAL adds these itself and raises when a caller passes them (docs/design.md "Sign-in behaviours").
 RESERVED_SCOPES = ("openid", "profile", "offline_access")
 DEFAULT_SCOPES = ("email",)  # without one non-reserved scope the IdP sends no refresh token
 SLOTS = ("opus", "sonnet", "haiku")
@@ -86,11 +86,96 @@ SCHEMA = {
 }
 
 
+class _Variable:
+    """One environment variable we read: what it means and its default (for --help), the programs it matters
+    to, and how its text is checked. Each reader calls environment(name), so one parse serves them all."""
+
+    __slots__ = ("name", "meaning", "default", "programs", "kind", "choices")
+
+    def __init__(self, name, meaning, default=None, programs=("claude-db", "claude-db-token"), kind="text",
+                 choices=None):
+        self.name = name
+        self.meaning = meaning  # --help indents the lines after the first under it
+        self.default = default  # the value when unset or empty (--help shows it); None: `meaning` says what then
+        self.programs = programs
+        # "text", "choice" (one of `choices`), "seconds" (> 0), "whole seconds" (>= 1), "flag" (set = on),
+        # or "standard": one the libraries read themselves (webbrowser, requests), listed here for --help.
+        self.kind = kind
+        self.choices = choices
+
+
+# Every variable claude-db and claude-db-token read, declared once: their --help is generated from it.
+ENVIRONMENT = {v.name: v for v in (
+    _Variable("CLAUDE_DB_CONFIG", "config file (default: ./config.json, then ~/%s/config.json,\n"
+                                  "then the all-users config)" % HOME_DIR_NAME),
+    _Variable("CLAUDE_DB_HOME", "state directory (default ~/%s)" % HOME_DIR_NAME),
+    _Variable("CLAUDE_DB_SYSTEM_CONFIG", "the all-users config, read last\n(the workstation role's wrappers set it)",
+              default=SYSTEM_CONFIG),
+    _Variable("CLAUDE_DB_LOGIN_TIMEOUT", "seconds to finish a sign-in", default=300, kind="whole seconds"),
+    _Variable("CLAUDE_DB_MODE", " | ".join(SCHEMA["launcher"].children["mode"].choices) + ", overrides launcher.mode:\n"
+                                "  proxy   (default) a loopback proxy adds a fresh Databricks token to each request;\n"
+                                "          Claude Code and its tools only see a per-launch session key\n"
+                                "  helper  Claude Code's apiKeyHelper runs `claude-db-token --raw`; the first prompt\n"
+                                "          after the token expired fails with 403 (Claude Code does not retry 403)\n"
+                                "  env     the token in ANTHROPIC_AUTH_TOKEN; stops working when it expires (~1 h)\n"
+                                "          and every command Claude Code runs can read it",
+              programs=("claude-db",), kind="choice", choices=SCHEMA["launcher"].children["mode"].choices),
+    _Variable("CLAUDE_DB_CLAUDE_COMMAND", "the Claude Code command, overrides launcher.claude_command (default: %s)"
+              % SCHEMA["launcher"].children["claude_command"].default, programs=("claude-db",)),
+    _Variable("CLAUDE_DB_UPSTREAM_TIMEOUT", "seconds the proxy waits for the next bytes from Databricks",
+              default=600.0, programs=("claude-db",), kind="seconds"),
+    _Variable("CLAUDE_DB_DEBUG", "set: an internal error prints its traceback (for a bug report)", kind="flag"),
+    _Variable("BROWSER", "the browser program for a sign-in", kind="standard"),
+    _Variable("HTTPS_PROXY / HTTP_PROXY / NO_PROXY", "egress proxy; config network.proxy wins", kind="standard"),
+    _Variable("REQUESTS_CA_BUNDLE", "CA bundle when TLS is inspected; config network.ca_bundle wins",
+              kind="standard"),
+)}
+
+
+def environment(name: str, env=None):
+    """The value of the declared variable `name` in `env` (default os.environ), checked as declared; its
+    default when unset or empty. ConfigError (exit 2) names the variable and what it must be."""
+    variable = ENVIRONMENT[name]
+    text = (os.environ if env is None else env).get(name) or ""
+    if not text:
+        return False if variable.kind == "flag" else variable.default
+    if variable.kind == "flag":
+        return True
+    if variable.kind == "choice" and text not in variable.choices:
+        raise ConfigError("%s must be one of %s, got %r; fix or unset it" % (name, ", ".join(variable.choices), text))
+    if variable.kind == "whole seconds":
+        if not text.isdigit() or int(text) < 1:
+            raise ConfigError("%s must be a whole number of seconds, got %r; fix or unset it" % (name, text))
+        return int(text)
+    if variable.kind == "seconds":
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0.0
+        if not 0 < value < 1e9:  # also NaN and infinity, which would never time out
+            raise ConfigError("%s must be a number of seconds > 0, got %r; fix or unset it" % (name, text))
+        return value
+    return text
+
+
+def environment_help(program: str) -> str:
+    """The variables `program` reads, one entry each, for its --help."""
+    rows = []
+    for variable in ENVIRONMENT.values():
+        if program in variable.programs:
+            first, *rest = variable.meaning.split("\n")
+            if variable.default is not None and variable.kind != "flag":
+                first += " (default %s)" % (variable.default if variable.kind == "text" else "%g" % variable.default)
+            name = "  %-26s  " % variable.name
+            rows.append(name + first if len(name) == 30 else name.rstrip() + "\n" + " " * 30 + first)
+            rows.extend(" " * 30 + line for line in rest)
+    return "\n".join(rows) + "\n"
+
+
 class Config:
     """A validated config file; immutable once loaded."""
 
-    __slots__ = ("path", "databricks_host", "endpoint_name", "model", "route", "main_model", "models", "tenant_id",
-                 "client_id",
+    __slots__ = ("path", "databricks_host", "endpoint_name", "model", "route", "main_model", "models", "client_id",
                  "scopes", "authority", "service_principal_client_id", "token_cache_method", "token_cache_fallback",
                  "launcher_mode", "claude_command", "network_proxy", "network_ca_bundle",
                  "workspace_id", "allowed_betas", "disable_experimental_betas", "service_port", "service_idle_stop")
@@ -106,7 +191,6 @@ class Config:
             "route": raw["route"],
             "main_model": main_model,
             "models": {slot: raw["models"][slot] or main_model for slot in SLOTS},
-            "tenant_id": ad["tenant_id"],
             "client_id": ad["client_id"],
             "scopes": msal_scopes(ad["scopes"]),
             "authority": _authority(ad, path),
@@ -141,7 +225,7 @@ class Config:
 
 def home_dir() -> str:
     """~/.databricks-claude-gateway, or $CLAUDE_DB_HOME (tests); not created here."""
-    return os.environ.get("CLAUDE_DB_HOME") or os.path.join(os.path.expanduser("~"), HOME_DIR_NAME)
+    return environment("CLAUDE_DB_HOME") or os.path.join(os.path.expanduser("~"), HOME_DIR_NAME)
 
 
 def state_dir() -> str:
@@ -190,7 +274,7 @@ def check_state_dir(path: str):
 def find_config(path: Optional[str] = None) -> str:
     """The config file to use: `path`, $CLAUDE_DB_CONFIG, ./config.json, ~/.databricks-claude-gateway/config.json,
     then the all-users one (system_config())."""
-    explicit = path or os.environ.get("CLAUDE_DB_CONFIG")
+    explicit = path or environment("CLAUDE_DB_CONFIG")
     if explicit:
         problem = _not_a_file(explicit)
         if problem:
@@ -208,7 +292,7 @@ def find_config(path: Optional[str] = None) -> str:
 
 def system_config() -> str:
     """The all-users config: SYSTEM_CONFIG, or $CLAUDE_DB_SYSTEM_CONFIG (the role's wrappers set it when elsewhere)."""
-    return os.environ.get("CLAUDE_DB_SYSTEM_CONFIG") or SYSTEM_CONFIG
+    return environment("CLAUDE_DB_SYSTEM_CONFIG")
 
 
 def _not_a_file(path: str) -> str:
@@ -374,7 +458,7 @@ def _main_model(raw: dict, path: str) -> str:
     """The `model` of every request: the serving endpoint's name, or on ai-gateway the model service's full name.
 
     The two kinds of name cannot be swapped: /ai-gateway routes by model service and the legacy
-    /serving-endpoints route by endpoint (facts/databricks-api.md E), so each route refuses the other's.
+    /serving-endpoints route by endpoint (docs/design.md "Contracts", `route`), so each route refuses the other's.
     """
     gateway = raw["route"] == "ai-gateway"
     main_key = "model" if gateway else "endpoint_name"

@@ -1,4 +1,5 @@
-"""A Databricks token for the signed-in user: the one API the launcher, the proxy and the CLI call.
+"""A Databricks token for the signed-in user: the one API to the sign-in. The launcher, the proxy and the
+CLI (login, logout, status, doctor) call it; nothing else reaches into the Store or identity (MSAL).
 
 Order: the cached Databricks token (a file read: no network, no keyring, no
 msal/requests import) -> exchange a cached ID token -> MSAL force_refresh ->
@@ -17,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-# Databricks refuses tokens with 30 s or less left (facts/databricks-api.md §D); keep a minute in hand.
+# Databricks refuses tokens with 30 s or less left (docs/design.md "Sign-in behaviours"); keep a minute in hand.
 SAFETY_MARGIN = 60
 # What `--raw` hands Claude Code's apiKeyHelper must outlive Claude Code's cache of it: the answer is
 # reused for CLAUDE_CODE_API_KEY_HELPER_TTL_MS (5 min by default) and then sent once more, stale,
@@ -89,6 +90,55 @@ def sign_in(config, method: Optional[str] = None) -> DatabricksToken:
         from .identity import Identity
         id_token = Identity(config, store).sign_in(method)
         return _exchange_and_store(config, store, id_token)
+
+
+def sign_out(config) -> list:
+    """`claude-db-token logout`: delete every cached secret of this config; returns where they were."""
+    store = Store(config)
+    # Under the lock, so that a refresh running meanwhile cannot write the secrets back.
+    with store.refresh_lock("waiting for a sign-in or refresh in progress to finish before signing out"):
+        return store.forget()
+
+
+class SignIn:
+    """What the caches of one config hold, from the caches alone (no network, no secret): `status`, `doctor`.
+
+    Expiry times are epoch seconds, None when nothing is cached; the Databricks token's may be past."""
+
+    __slots__ = ("user", "issuer", "id_token_expires_at", "has_refresh_token", "databricks_token_expires_at")
+
+    def __init__(self, user, issuer, id_token_expires_at, has_refresh_token, databricks_token_expires_at):
+        self.user = user
+        self.issuer = issuer
+        self.id_token_expires_at = id_token_expires_at
+        self.has_refresh_token = has_refresh_token
+        self.databricks_token_expires_at = databricks_token_expires_at
+
+
+def cached_sign_in(config) -> SignIn:
+    """Who is signed in for this config and until when, from the caches (imports MSAL to read its cache)."""
+    from .identity import load_cache, signed_in_account
+    store = Store(config)
+    found = signed_in_account(load_cache(store), config.client_id)
+    token = store.read_token()
+    return SignIn(found["user"], found["issuer"], found["id_token_expires_at"], found["has_refresh_token"],
+                  token["expires_at"] if token else None)
+
+
+def kept_in(config) -> str:
+    """Where this config's sign-in is kept, in words: the OS keyring (which backend) or the file."""
+    return Store(config).msal_cache_location()
+
+
+def make_private(config) -> list:
+    """chmod 600 the secret files of this config that group or others could read; the ones fixed (`doctor`)."""
+    return Store(config).make_private()
+
+
+def idp_token_endpoint(config) -> str:
+    """The IdP's token endpoint, from its discovery document (MSAL fetches it): `doctor`'s IdP check."""
+    from .identity import Identity
+    return Identity(config, Store(config)).app.authority.token_endpoint
 
 
 def _exchange_and_store(config, store: Store, id_token: str) -> DatabricksToken:

@@ -9,24 +9,23 @@ A failed link marks the ones that need it as skipped rather than piling up error
 import os
 import sys
 
-from .credentials import cached_token, get_token
+from . import credentials
 from .errors import ClaudeDbError
-from .store import Store
 
 
 def run_doctor(config) -> int:
     """Print the checks on stdout; exit code 0 when all pass, 1 otherwise."""
     report = _Report()
-    store = Store(config)
     report.ok("config", "%s (workspace %s)" % (config.path, config.databricks_host))
-    report.run("token store", lambda: _check_store(store))
+    report.run("token store", lambda: _check_store(config))
     report.run("IdP route", lambda: _check_idp_route(config))
     report.run("workspace route", lambda: _check_workspace_route(config))
-    idp_ok = report.run("identity provider", lambda: _check_idp(config, store))
-    signed_in = idp_ok and report.run("sign-in", lambda: _check_sign_in(config, store))
+    idp_ok = report.run("identity provider", lambda: _check_idp(config))
+    signed_in = idp_ok and report.run("sign-in", lambda: _check_sign_in(config))
     token = None
     if signed_in:
-        token = report.run("token exchange", lambda: _check_exchange(config))
+        token = report.get("token exchange", lambda: _fresh_token(config),
+                           lambda t: "got a Databricks token valid for %d min" % (t.expires_in // 60))
     else:
         report.skip("token exchange", "needs a sign-in")
     if config.route == "ai-gateway":
@@ -44,15 +43,18 @@ class _Report:
     def __init__(self):
         self.passed = True
 
-    def run(self, name: str, check):
-        """Run `check` (returns (detail, value) or a detail); print its line; return its value or False."""
+    def run(self, name: str, check) -> bool:
+        """Run `check` (it returns the line's detail, or raises ClaudeDbError); print its line; True if it passed."""
+        return self.get(name, check, str) is not None
+
+    def get(self, name: str, fetch, describe):
+        """Run `fetch` for a value that later checks need; print its line (describe(value)); the value or None."""
         try:
-            result = check()
+            value = fetch()
         except ClaudeDbError as e:
             self.fail(name, str(e))
-            return False
-        detail, value = result if isinstance(result, tuple) else (result, True)
-        self.ok(name, detail)
+            return None
+        self.ok(name, describe(value))
         return value
 
     def ok(self, name: str, detail: str) -> None:
@@ -71,13 +73,13 @@ class _Report:
         sys.stdout.flush()
 
 
-def _check_store(store: Store) -> str:
+def _check_store(config) -> str:
     from .config import state_dir
     directory = state_dir()
     mode = os.stat(directory).st_mode & 0o777
-    fixed = store.make_private()
+    fixed = credentials.make_private(config)
     return "sign-in kept in %s; directory %s mode %o%s" % (
-        store.msal_cache_location(), directory, mode,
+        credentials.kept_in(config), directory, mode,
         "; fixed: %s (other users could read them; now 0600)" % ", ".join(fixed) if fixed else "")
 
 
@@ -93,33 +95,29 @@ def _check_workspace_route(config) -> str:
     return check_workspace_connection(config)
 
 
-def _check_idp(config, store: Store) -> str:
-    from .identity import Identity
-    identity = Identity(config, store)  # MSAL fetches the discovery document here
-    return "%s (token endpoint %s)" % (config.authority, identity.app.authority.token_endpoint)
+def _check_idp(config) -> str:
+    return "%s (token endpoint %s)" % (config.authority, credentials.idp_token_endpoint(config))
 
 
-def _check_sign_in(config, store: Store):
+def _check_sign_in(config) -> str:
     from .errors import AuthError
-    from .identity import cached_sign_in, load_cache
-    sign_in = cached_sign_in(load_cache(store), config.client_id)
-    if not sign_in["has_refresh_token"]:
+    sign_in = credentials.cached_sign_in(config)
+    if not sign_in.has_refresh_token:
         raise AuthError("not signed in; fix: run `claude-db-token login`")
-    return "%s (issuer %s)" % (sign_in["user"], sign_in["issuer"])
+    return "%s (issuer %s)" % (sign_in.user, sign_in.issuer)
 
 
-def _check_exchange(config):
+def _fresh_token(config):
     """A real exchange: a cached Databricks token is passed as `rejected`, so a new one is fetched."""
-    cached = cached_token(config)
-    token = get_token(config, interactive=False, rejected=cached.access_token if cached else None)
-    return ("got a Databricks token valid for %d min" % (token.expires_in // 60), token)
+    cached = credentials.cached_token(config)
+    return credentials.get_token(config, interactive=False, rejected=cached.access_token if cached else None)
 
 
 def _check_model_services(report: _Report, config, token) -> None:
     """One line per model service the config names: it exists and the user may query it, or what is missing."""
     from .model_services import Workspace, check, configured, signed_in_user
     workspace = Workspace(config, token) if token else None
-    user = workspace and report.run("databricks user", lambda: signed_in_user(workspace))
+    user = workspace and report.get("databricks user", lambda: signed_in_user(workspace), str)
     for name, slots in configured(config):
         if user:
             report.run("model service %s" % name, lambda: check(workspace, user, name, slots))

@@ -46,7 +46,8 @@ def report(program: str, error: Exception) -> int:
     elif isinstance(error, OSError):
         message, code = "a system call failed (%s: %s)" % (type(error).__name__, one_line(error.strerror)), 1
     else:
-        if os.environ.get("CLAUDE_DB_DEBUG"):
+        from .config import environment  # config imports this module
+        if environment("CLAUDE_DB_DEBUG"):
             raise error
         message, code = ("internal error (%s); rerun with CLAUDE_DB_DEBUG=1 for the traceback and report it"
                          % type(error).__name__), 1

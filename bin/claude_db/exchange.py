@@ -1,6 +1,6 @@
 """RFC 8693 token exchange: the IdP's ID token in, a Databricks OAuth token out.
 
-POST <databricks_host>/oidc/v1/token (facts/databricks-api.md §D). Databricks
+POST <databricks_host>/oidc/v1/token (docs/design.md "The flow"). Databricks
 checks the ID token against the account's federation policies (issuer, audience,
 signature, subject claim -> a user); a refusal is turned into the cause a user
 can act on. 429 and 5xx answers and dropped connections are retried with a
@@ -14,9 +14,8 @@ import time
 
 import requests
 
-from . import network, urls
+from . import jwt, network, urls
 from .errors import AuthError, ConfigError, one_line
-from .identity import jwt_claims
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
@@ -47,7 +46,7 @@ def exchange(config, id_token: str):
                         "the workspace URL"
                         % (url, response.status_code, one_line(response.headers.get("Location"), 120) or "nowhere",
                            config.path))
-    raise AuthError(refusal_message(config, response.status_code, _error_body(response), jwt_claims(id_token)))
+    raise AuthError(refusal_message(config, response.status_code, _error_body(response), jwt.claims(id_token)))
 
 
 def _token_in(response: requests.Response, url: str, config):

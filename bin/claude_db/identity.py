@@ -3,7 +3,7 @@
 What Databricks needs from it is an ID token (its `aud` is our app's client id,
 which a federation policy can trust). The order: a cached ID token with life
 left -> MSAL force_refresh (a plain silent call may answer from the cached
-access token and return no ID token, or an expired one: facts/test-idp.md §1)
+access token and return no ID token, or an expired one: docs/design.md "Sign-in behaviours")
 -> a new sign-in, in the browser (auth code + PKCE) or with a device code when
 no browser can reach this machine. Imported only when the cached Databricks
 token is not enough (msal and requests are slow to import).
@@ -11,10 +11,8 @@ token is not enough (msal and requests are slow to import).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import math
 import os
 import sys
 import time
@@ -22,8 +20,9 @@ import time
 import msal
 import requests
 
-from . import network, urls
-from .errors import AuthError, ConfigError, one_line, say, warn
+from . import jwt, network, urls
+from .config import environment
+from .errors import AuthError, one_line, say, warn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
 
 ID_TOKEN_MARGIN = 300  # seconds: a cached ID token closer to expiry than this is refreshed first
 HTTP_TIMEOUT = 30  # seconds, for every request MSAL sends
-DEFAULT_SIGN_IN_TIMEOUT = 300  # seconds; $CLAUDE_DB_LOGIN_TIMEOUT overrides
 # Refresh errors that mean "the refresh token is no good any more": sign in again (OAuth 2.0 / OIDC codes).
 SIGN_IN_AGAIN = ("invalid_grant", "interaction_required", "login_required", "consent_required")
 
@@ -55,28 +53,13 @@ def sign_in_method(forced: Optional[str] = None, env=None, platform: str = sys.p
 
 
 def sign_in_timeout(env=None) -> int:
-    env = os.environ if env is None else env
-    value = env.get("CLAUDE_DB_LOGIN_TIMEOUT", "")
-    if not value:
-        return DEFAULT_SIGN_IN_TIMEOUT
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError("CLAUDE_DB_LOGIN_TIMEOUT must be a whole number of seconds, got %r" % value)
-    return int(value)
+    """Seconds a sign-in may take: $CLAUDE_DB_LOGIN_TIMEOUT (config.ENVIRONMENT declares its default)."""
+    return environment("CLAUDE_DB_LOGIN_TIMEOUT", env)
 
 
 def is_microsoft_authority(authority: str) -> bool:
     """Entra in any cloud (public, US Gov, China, ...), where MSAL's instance discovery belongs."""
     return urls.parse(authority)[1] in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
-
-
-def jwt_claims(token: str) -> dict:
-    """The payload of a JWT, unverified (the IdP came over TLS; Databricks verifies the signature)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
 
 
 def load_cache(store) -> msal.SerializableTokenCache:
@@ -118,16 +101,16 @@ def _well_formed(data) -> bool:
     return True
 
 
-def cached_sign_in(cache: msal.SerializableTokenCache, client_id: str) -> dict:
-    """Who is signed in, from the cache alone (no network): for `status`."""
+def signed_in_account(cache: msal.SerializableTokenCache, client_id: str) -> dict:
+    """Who is signed in, from the cache alone (no network): for credentials.cached_sign_in."""
     accounts = list(cache.search(msal.TokenCache.CredentialType.ACCOUNT))
     id_token = _newest_id_token(cache, client_id)
-    claims = jwt_claims(id_token) if id_token else {}
+    claims = jwt.claims(id_token) if id_token else {}
     refresh = list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN, query={"client_id": client_id}))
     return {
         "user": accounts[0].get("username") if accounts else None,
         "issuer": claims.get("iss"),
-        "id_token_expires_at": _seconds(claims.get("exp")) or None,
+        "id_token_expires_at": jwt.time_claim(claims.get("exp")) or None,
         "has_refresh_token": bool(refresh),
     }
 
@@ -138,7 +121,7 @@ def _newest_id_token(cache, client_id: str, home_account_id: Optional[str] = Non
         query["home_account_id"] = home_account_id
     tokens = [item.get("secret") for item in cache.search(msal.TokenCache.CredentialType.ID_TOKEN, query=query)]
     tokens = [t for t in tokens if t]
-    return max(tokens, key=lambda t: _seconds(jwt_claims(t).get("exp"))) if tokens else None
+    return max(tokens, key=jwt.expires_at) if tokens else None
 
 
 class Identity:
@@ -161,7 +144,7 @@ class Identity:
                     self.config.client_id, authority=self.config.authority, token_cache=self.cache,
                     http_client=http,
                     # Instance discovery only makes sense for Microsoft clouds; elsewhere it would call
-                    # login.microsoftonline.com (facts/test-idp.md §4).
+                    # login.microsoftonline.com (docs/design.md "Sign-in behaviours").
                     instance_discovery=None if is_microsoft_authority(self.config.authority) else False)
             except Exception as e:
                 raise self._idp_error(e)
@@ -190,7 +173,7 @@ class Identity:
         if not accounts:
             return None
         cached = _newest_id_token(self.cache, self.config.client_id, accounts[0].get("home_account_id"))
-        if cached and _seconds(jwt_claims(cached).get("exp")) - time.time() > ID_TOKEN_MARGIN:
+        if cached and jwt.expires_at(cached) - time.time() > ID_TOKEN_MARGIN:
             return cached
         return None
 
@@ -317,13 +300,6 @@ def _refuse_unsafe_redirect(response, *args, **kwargs):
         target = requests.compat.urljoin(response.url, response.headers["location"])
         urls.check_sendable(target, "the identity provider's redirect from %s to" % response.url.split("?")[0])
     return response
-
-
-def _seconds(value) -> float:
-    """A JWT time claim as a number; anything else (a string, NaN, infinity) counts as already expired."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return 0
-    return value
 
 
 def _sign_in_refused(result: dict, timeout: int) -> str:

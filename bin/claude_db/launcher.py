@@ -1,6 +1,6 @@
 """`claude-db [claude arguments]`: Claude Code against the Databricks endpoint, token kept out of its reach.
 
-Order matters (issue 3): get a token while the terminal is still ours (sign-in
+Order matters (docs/design.md "The flow"): get a token while the terminal is still ours (sign-in
 may need it), bind the proxy's socket before anything slow so Claude Code's
 first request waits in the backlog instead of being refused, spawn Claude Code,
 and only then import the proxy's HTTP stack. Every argument goes to Claude Code
@@ -16,29 +16,16 @@ import signal
 import socket
 import sys
 
-from .config import home_dir, load_config
+from .config import environment, environment_help, home_dir, load_config
 from .errors import ConfigError, report
 
-MODES = ("proxy", "helper", "env")
 HELP_FLAG = "--claude-db-help"
 HELP = """claude-db [claude arguments]: runs Claude Code against Databricks.
 
 Every argument goes to Claude Code unchanged (so `claude-db --help` is Claude Code's help).
 claude-db's own settings come from the config file (see README) and these variables:
 
-  CLAUDE_DB_CONFIG          config file (default: ./config.json, then ~/.databricks-claude-gateway/config.json,
-                            then /etc/databricks-claude-gateway/config.json)
-  CLAUDE_DB_HOME            state directory (default ~/.databricks-claude-gateway)
-  CLAUDE_DB_MODE            proxy | helper | env, overrides launcher.mode:
-                              proxy   (default) a loopback proxy adds a fresh Databricks token to each request;
-                                      Claude Code and its tools only see a per-launch session key
-                              helper  Claude Code's apiKeyHelper runs `claude-db-token --raw`; the first prompt
-                                      after the token expired fails with 403 (Claude Code does not retry 403)
-                              env     the token in ANTHROPIC_AUTH_TOKEN; stops working when it expires (~1 h)
-                                      and every command Claude Code runs can read it
-  CLAUDE_DB_CLAUDE_COMMAND  the Claude Code command, overrides launcher.claude_command (default: claude)
-  CLAUDE_DB_UPSTREAM_TIMEOUT  seconds the proxy waits for the next bytes from Databricks (default 600)
-
+%s
 The config key `route` picks the Databricks API and what the config's model names are:
   serving-endpoints  (default) /serving-endpoints/anthropic; endpoint_name (required) and
                      models.opus|sonnet|haiku are serving endpoint names
@@ -59,16 +46,14 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == [HELP_FLAG]:
-        sys.stdout.write(HELP)
+        sys.stdout.write(HELP % environment_help("claude-db"))
         return 0
     settings_path = None
     try:
         config = load_config()
-        mode = os.environ.get("CLAUDE_DB_MODE") or config.launcher_mode
-        if mode not in MODES:
-            raise ConfigError("CLAUDE_DB_MODE must be one of %s, got %r" % (", ".join(MODES), mode))
+        mode = environment("CLAUDE_DB_MODE") or config.launcher_mode
         command = _claude_command(config)
-        read_timeout = _upstream_timeout()
+        read_timeout = environment("CLAUDE_DB_UPSTREAM_TIMEOUT")
         if mode == "proxy":
             _check_proxy_libraries()
         token = _token_while_terminal_is_ours(config)
@@ -155,12 +140,16 @@ def _remove_private_settings(path: str) -> None:
             pass
 
 
+def base_path(config) -> str:
+    """Where the route serves the Anthropic Messages API on the workspace (and on our loopback proxy)."""
+    return "/%s/anthropic" % config.route
+
+
 def claude_settings(config, mode: str, port: int, session_key: str, token, token_rules=None) -> dict:
     """The `--settings` JSON: its `env` beats the process environment and any ~/.claude/settings.json.
 
     `token_rules`: the permission rules that keep the agent away from the token (token_deny_rules()
     for this user and this install unless given)."""
-    base_path = "/%s/anthropic" % config.route
     env = {
         "ANTHROPIC_MODEL": config.main_model,
         # Every slot maps to a served endpoint (model service), or subagents ask for claude-haiku-... ids.
@@ -175,9 +164,9 @@ def claude_settings(config, mode: str, port: int, session_key: str, token, token
     rules = token_deny_rules() if token_rules is None else token_rules
     settings = {"env": env, "permissions": {"deny": ["WebSearch"] + rules}}
     if mode in ("proxy", "service"):  # service: the user's `claude-db-token serve` on `port` (user_service.port)
-        env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:%d%s" % (port, base_path)
+        env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:%d%s" % (port, base_path(config))
     else:
-        env["ANTHROPIC_BASE_URL"] = config.databricks_host + base_path
+        env["ANTHROPIC_BASE_URL"] = config.databricks_host + base_path(config)
     if mode == "proxy":
         env["ANTHROPIC_AUTH_TOKEN"] = session_key
     if mode in ("helper", "service"):
@@ -229,7 +218,7 @@ def _is_credential(name: str) -> bool:
 
 
 def _claude_command(config) -> list:
-    text = os.environ.get("CLAUDE_DB_CLAUDE_COMMAND") or config.claude_command
+    text = environment("CLAUDE_DB_CLAUDE_COMMAND") or config.claude_command
     try:
         command = shlex.split(text)
     except ValueError as e:
@@ -255,17 +244,6 @@ def _token_while_terminal_is_ours(config):
     """A Databricks token now, while a sign-in may still use the terminal (Claude Code takes it next)."""
     from .credentials import get_token
     return get_token(config, interactive=True)
-
-
-def _upstream_timeout() -> float:
-    text = os.environ.get("CLAUDE_DB_UPSTREAM_TIMEOUT", "600")
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < 1e9:  # also NaN and infinity, which would never time out
-        raise ConfigError("CLAUDE_DB_UPSTREAM_TIMEOUT must be a number of seconds > 0, got %r" % text)
-    return value
 
 
 def _run(argv: list, env: dict, config, sock, session_key: str, token, read_timeout: float) -> int:
@@ -339,7 +317,7 @@ def _start_proxy(config, sock, session_key: str, token, read_timeout: float):
     def fetch(rejected):
         return get_token(config, interactive=False, rejected=rejected)
 
-    server = ProxyThread(sock, config.databricks_host, "%s/anthropic" % config.route, session_key, fetch, token,
+    server = ProxyThread(sock, config.databricks_host, base_path(config), session_key, fetch, token,
                          read_timeout=read_timeout, config=config, allowed_betas=config.allowed_betas,
                          workspace_id=config.workspace_id)
     server.start()

@@ -55,20 +55,32 @@ class Workspace:
         return response.status_code, body if isinstance(body, dict) else {}
 
 
-def signed_in_user(workspace: Workspace):
-    """(detail, (user name, every principal whose grants count for the user))."""
+class DatabricksUser:
+    """The signed-in Databricks user: name, groups, and every principal whose grants count for them."""
+
+    __slots__ = ("name", "groups", "holders")
+
+    def __init__(self, name: str, groups: list):
+        self.name = name
+        self.groups = groups
+        self.holders = {name, ALL_USERS, *groups}
+
+    def __str__(self):
+        return "%s (groups: %s)" % (self.name, ", ".join(self.groups) or "none")
+
+
+def signed_in_user(workspace: Workspace) -> DatabricksUser:
+    """Who the token belongs to (SCIM Me), or AuthError."""
     status, me = workspace.get("/api/2.0/preview/scim/v2/Me")
     if status != 200 or not me.get("userName"):
         raise AuthError("Databricks did not say who the token belongs to (HTTP %d %s); try again later"
                         % (status, me.get("message", "")))
-    groups = [g["display"] for g in me.get("groups") or [] if g.get("display")]
-    detail = "%s (groups: %s)" % (me["userName"], ", ".join(groups) or "none")
-    return detail, (me["userName"], {me["userName"], ALL_USERS, *groups})
+    return DatabricksUser(me["userName"], [g["display"] for g in me.get("groups") or [] if g.get("display")])
 
 
-def check(workspace: Workspace, user, name: str, slots: list) -> str:
+def check(workspace: Workspace, user: DatabricksUser, name: str, slots: list) -> str:
     """One line for the model service `name`: who grants the user what querying it needs, or AuthError."""
-    user_name, holders = user
+    user_name, holders = user.name, user.holders
     which = "%s %s" % ("slot" if len(slots) == 1 else "slots", ", ".join(slots))
     status, service = workspace.get("/api/2.1/unity-catalog/model-services/" + quote(name))
     if status == 404:

@@ -4,26 +4,23 @@ import json
 import sys
 import time
 
-from .store import Store
+from .credentials import cached_sign_in, kept_in
 
 
 def sign_in_status(config) -> dict:
     """What the caches of this config hold (no network, no secret in the result)."""
-    from .identity import cached_sign_in, load_cache
-    store = Store(config)
-    sign_in = cached_sign_in(load_cache(store), config.client_id)
-    token = store.read_token()
+    sign_in = cached_sign_in(config)
     now = time.time()
-    databricks_left = int(token["expires_at"] - now) if token else None
-    id_left = int(sign_in["id_token_expires_at"] - now) if sign_in["id_token_expires_at"] else None
+    databricks_at, id_at = sign_in.databricks_token_expires_at, sign_in.id_token_expires_at
+    databricks_left = int(databricks_at - now) if databricks_at is not None else None
     return {
-        "signed_in": sign_in["has_refresh_token"] or (databricks_left or 0) > 0,
-        "user": sign_in["user"],
-        "issuer": sign_in["issuer"],
-        "id_token_expires_in": id_left,
+        "signed_in": sign_in.has_refresh_token or (databricks_left or 0) > 0,
+        "user": sign_in.user,
+        "issuer": sign_in.issuer,
+        "id_token_expires_in": int(id_at - now) if id_at else None,
         "databricks_host": config.databricks_host,
         "databricks_token_expires_in": databricks_left,
-        "sign_in_stored_in": store.msal_cache_location(),
+        "sign_in_stored_in": kept_in(config),
         "config": config.path,
     }
 

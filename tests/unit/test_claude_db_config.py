@@ -2,12 +2,15 @@
 
 import json
 import os
+import re
 import stat
+import subprocess
+import sys
 
 import pytest
 
 from claude_db import cli
-from claude_db.config import load_config, msal_scopes, state_dir
+from claude_db.config import ENVIRONMENT, SYSTEM_CONFIG, environment, load_config, msal_scopes, state_dir
 from claude_db.errors import ConfigError
 
 SEED = {
@@ -237,3 +240,42 @@ def test_the_service_keys_take_a_port_and_seconds(tmp_path):
         with pytest.raises(ConfigError) as raised:
             load_config(path)
         assert str(raised.value) == text % path
+
+
+def test_every_variable_bin_reads_is_declared_once_and_read_through_the_declaration():
+    """A CLAUDE_DB_* variable read with os.environ would skip the declaration (and the --help made from it)."""
+    package = os.path.dirname(cli.__file__)
+    read = set()
+    for name in sorted(os.listdir(package)):
+        if name.endswith(".py"):
+            with open(os.path.join(package, name)) as f:
+                source = f.read()
+            assert not re.search(r"environ(\.get\(|\[)\s*[\"']CLAUDE_DB_", source), name
+            read |= set(re.findall(r"environment\(\"([A-Z_]+)\"", source))
+    declared = {name for name, v in ENVIRONMENT.items() if v.kind != "standard"}
+    assert read == declared
+
+
+@pytest.mark.parametrize("program", ["claude-db", "claude-db-token"])
+def test_the_help_lists_every_variable_the_program_reads(program):
+    tool = os.path.join(os.path.dirname(os.path.dirname(cli.__file__)), program)
+    flag = "--claude-db-help" if program == "claude-db" else "--help"
+    out = subprocess.run([sys.executable, tool, flag], capture_output=True, text=True, check=True).stdout
+    for variable in ENVIRONMENT.values():
+        assert (variable.name in out) == (program in variable.programs), variable.name
+    assert "CLAUDE_DB_SYSTEM_CONFIG" in out and SYSTEM_CONFIG in out  # a declared default is shown
+    assert ("(default 600)" in out) == (program == "claude-db")
+
+
+def test_a_variable_is_checked_as_declared():
+    assert environment("CLAUDE_DB_LOGIN_TIMEOUT", {}) == 300
+    assert environment("CLAUDE_DB_LOGIN_TIMEOUT", {"CLAUDE_DB_LOGIN_TIMEOUT": ""}) == 300  # empty = unset
+    assert environment("CLAUDE_DB_UPSTREAM_TIMEOUT", {"CLAUDE_DB_UPSTREAM_TIMEOUT": "1.5"}) == 1.5
+    assert environment("CLAUDE_DB_MODE", {}) is None  # launcher.mode decides
+    assert environment("CLAUDE_DB_DEBUG", {}) is False and environment("CLAUDE_DB_DEBUG", {"CLAUDE_DB_DEBUG": "1"})
+    for name, text, message in [("CLAUDE_DB_MODE", "proxyy", "must be one of proxy, helper, env, got 'proxyy'"),
+                                ("CLAUDE_DB_LOGIN_TIMEOUT", "0", "must be a whole number of seconds, got '0'"),
+                                ("CLAUDE_DB_UPSTREAM_TIMEOUT", "nan", "must be a number of seconds > 0, got 'nan'")]:
+        with pytest.raises(ConfigError) as e:
+            environment(name, {name: text})
+        assert str(e.value).startswith(name + " " + message)

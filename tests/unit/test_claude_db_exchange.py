@@ -2,13 +2,17 @@
 
 import base64
 import json
+import subprocess
+import sys
 
 import pytest
 
 from claude_db.config import load_config
 from claude_db.errors import AuthError, ConfigError
 from claude_db.exchange import ATTEMPTS, exchange, refusal_message
-from claude_db.identity import is_microsoft_authority, jwt_claims, sign_in_method, sign_in_timeout
+from claude_db.identity import is_microsoft_authority, sign_in_method, sign_in_timeout
+from claude_db import jwt
+from tests.support.credential_fixtures import BIN
 from tests.support.fake_databricks import Response
 from tests.support.pki import make_pki
 
@@ -159,9 +163,9 @@ def test_instance_discovery_only_for_microsoft_clouds():
 
 
 def test_jwt_claims_never_raise():
-    assert jwt_claims("a.eyJpc3MiOiJ4In0.c") == {"iss": "x"}
+    assert jwt.claims("a.eyJpc3MiOiJ4In0.c") == {"iss": "x"}
     for junk in ("", "abc", "a.!!!.c", "a.WzFd.c"):
-        assert jwt_claims(junk) == {}
+        assert jwt.claims(junk) == {}
 
 
 @pytest.mark.parametrize("answer,outcome", [
@@ -196,3 +200,11 @@ def test_an_untrusted_workspace_certificate_is_a_tls_error(tmp_path, monkeypatch
         exchange(load_config(str(path)), NOT_A_VALID_JWT)
     assert str(e.value).startswith("TLS verification failed for Databricks at %s" % fake_databricks.url)
     assert calls(fake_databricks) == []  # nothing was sent over the unverified connection
+
+
+def test_the_exchange_reads_the_id_token_without_msal():
+    """A cached ID token is exchanged without importing MSAL: the claims of a refusal come from claude_db.jwt."""
+    code = ("import sys; sys.path.insert(0, %r); import claude_db.exchange; "
+            "print(sorted(m for m in ('msal', 'claude_db.identity') if m in sys.modules))" % BIN)
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"

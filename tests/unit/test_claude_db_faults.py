@@ -98,10 +98,10 @@ def test_doctor_fixes_and_reports_loose_secret_files(config, capsys):
     from claude_db.doctor import _check_store
     store = _token_file(config, "{}")
     os.chmod(store.token_path, 0o644)
-    detail = _check_store(store)
+    detail = _check_store(config)
     assert "fixed: %s was 644" % store.token_path in detail
     assert os.stat(store.token_path).st_mode & 0o777 == 0o600
-    assert "fixed" not in _check_store(store)
+    assert "fixed" not in _check_store(config)
 
 
 def test_a_blank_authority_tenant_is_refused_with_the_key(tmp_path):

@@ -153,7 +153,7 @@ def test_the_all_users_config_is_read_after_the_users_own(tmp_path, monkeypatch)
     system = tmp_path / "etc" / "config.json"
     system.parent.mkdir()
     system.write_text("{}")
-    monkeypatch.setattr(config_module, "SYSTEM_CONFIG", str(system))
+    monkeypatch.setattr(config_module.ENVIRONMENT["CLAUDE_DB_SYSTEM_CONFIG"], "default", str(system))
     monkeypatch.delenv("CLAUDE_DB_SYSTEM_CONFIG", raising=False)
     monkeypatch.delenv("CLAUDE_DB_CONFIG", raising=False)
     monkeypatch.setenv("CLAUDE_DB_HOME", str(tmp_path / "home"))
