@@ -55,11 +55,11 @@ AUTH_HINT = ("give the host and token or client_id/client_secret options, set DA
              "profile with the profile option or DATABRICKS_CONFIG_PROFILE")
 SDK_RETRY_TIMEOUT = 30  # seconds
 RETRY_STATUSES = (429, 503)
-RETRIES = 6
+RETRIES = 6  # also stated in doc_fragments/connection.py (held equal by tests/unit/test_collection_facts.py)
 BACKOFF_BASE = 1.0  # seconds; attempt n waits up to BACKOFF_BASE * 2**n ...
 BACKOFF_CAP = 20.0  # ... but never more than this
 USER_AGENT_PRODUCT = "databricks-claude-gateway-ansible"
-USER_AGENT_VERSION = "1.0.0"  # galaxy.yml version
+USER_AGENT_VERSION = "1.0.0"  # galaxy.yml owns the version (tests/unit/test_collection_facts.py holds this equal)
 
 
 def backoff_delays(retries=RETRIES, base=BACKOFF_BASE, cap=BACKOFF_CAP, rand=random.uniform):

@@ -30,11 +30,12 @@ from contextlib import contextmanager
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.client import (
+    AUTH_OPTIONS,
     DATABRICKS_SDK_IMPORT_ERROR,
     HAS_DATABRICKS_SDK,
     DatabricksClient,
 )
-from ansible_collections.databricks_claude.gateway.plugins.module_utils.comparison import sanitize, sanitized_diff
+from ansible_collections.databricks_claude.gateway.plugins.module_utils.comparison import is_secret_key, sanitize, sanitized_diff
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.errors import (
     DatabricksApiError,
     DatabricksAuthError,
@@ -43,31 +44,15 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.errors i
 
 
 def common_argument_spec():
-    """The connection and authentication options; unset ones are left to the SDK's unified auth."""
-    return dict(
-        host=dict(type="str"),
-        account_id=dict(type="str"),
-        workspace_id=dict(type="str"),
-        profile=dict(type="str"),
-        token=dict(type="str", no_log=True),
-        client_id=dict(type="str"),
-        client_secret=dict(type="str", no_log=True),
-        auth_type=dict(type="str"),
-    )
-
-
-def generate_argspec(**options):
-    """common_argument_spec() plus a module's own options."""
-    spec = common_argument_spec()
-    spec.update(options)
-    return spec
+    """The connection and authentication options (client.AUTH_OPTIONS); unset ones are left to the SDK's unified auth."""
+    return dict((name, dict(type="str", no_log=is_secret_key(name))) for name in AUTH_OPTIONS)
 
 
 class DatabricksModule(AnsibleModule):
     """An AnsibleModule with the connection options, a lazily built client and uniform failures."""
 
     def __init__(self, argument_spec, **kwargs):
-        super().__init__(argument_spec=generate_argspec(**argument_spec), **kwargs)
+        super().__init__(argument_spec=dict(common_argument_spec(), **argument_spec), **kwargs)
         self._clients = {}
 
     def client(self, account=False):

@@ -47,7 +47,7 @@ def direct_grants(permissions):
 
 
 def acl_entries(grants):
-    """{(kind, name): level} -> the API's access_control_list, in a stable order."""
+    """{(kind, name): level} -> the API's access_control_list, in a stable order (also what diffs and results show)."""
     return [{kind: name, "permission_level": level} for (kind, name), level in sorted(grants.items())]
 
 
@@ -61,7 +61,3 @@ def grants_replacement(desired, actual):
     """PUT body making the direct grants exactly `desired`; None when they already are."""
     return None if desired == actual else {"access_control_list": acl_entries(desired)}
 
-
-def grants_view(grants):
-    """{(kind, name): level} -> a JSON-friendly list for diffs and results."""
-    return acl_entries(grants)

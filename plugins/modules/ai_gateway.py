@@ -299,12 +299,13 @@ def main():
         module.exit_result(False, before=actual, after=actual, ai_gateway=endpoint.get("ai_gateway") or {},
                            changes=[], msg="%s %s is up to date" % (RESOURCE, name))
 
-    changes = (["disable inference table"] if inference_table_moves(desired, actual) else []) + ["update"]
+    moves_table = inference_table_moves(desired, actual)
+    changes = (["disable inference table"] if moves_table else []) + ["update"]
     result = endpoint.get("ai_gateway") or {}
     if not module.check_mode:
         path = endpoint_path(name, "/ai-gateway")
         with module.api_errors("update", RESOURCE, name):
-            if "disable inference table" in changes:
+            if moves_table:
                 first = without_inference_table(actual)
                 when_not_updating(client, name, CONFLICT_WAIT, lambda: client.put(path, put_body(first, actual)))
                 actual_now = normalise_ai_gateway(first)
@@ -314,7 +315,7 @@ def main():
     verb = "would be updated" if module.check_mode else "updated"
     module.exit_result(True, before=actual, after=desired, ai_gateway=result, changes=changes,
                        msg="%s %s %s%s" % (RESOURCE, name, verb, " (inference table disabled first to move it)"
-                                           if len(changes) > 1 else ""))
+                                           if moves_table else ""))
 
 
 if __name__ == "__main__":

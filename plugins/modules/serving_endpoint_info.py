@@ -71,7 +71,7 @@ serving_endpoints:
 """
 
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.module import DatabricksModule
-from ansible_collections.databricks_claude.gateway.plugins.module_utils.permissions import direct_grants, grants_view
+from ansible_collections.databricks_claude.gateway.plugins.module_utils.permissions import acl_entries, direct_grants
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_api import (
     get_endpoint,
     permissions_path,
@@ -96,7 +96,7 @@ def main():
         endpoint = get_endpoint(client, name)
     if endpoint is not None and module.params["include_permissions"]:
         with module.api_errors("get", "permissions of serving endpoint", name):
-            endpoint["access_control_list"] = grants_view(direct_grants(client.get(permissions_path(endpoint["id"]))))
+            endpoint["access_control_list"] = acl_entries(direct_grants(client.get(permissions_path(endpoint["id"]))))
     module.exit_result(False, serving_endpoints=[endpoint] if endpoint is not None else [])
 
 

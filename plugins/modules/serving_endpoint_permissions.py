@@ -127,11 +127,11 @@ error_code:
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.module import DatabricksModule
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.permissions import (
     PRINCIPAL_KINDS,
+    acl_entries,
     desired_grants,
     direct_grants,
     grants_patch,
     grants_replacement,
-    grants_view,
 )
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_api import (
     get_endpoint,
@@ -180,13 +180,13 @@ def main():
         after.update(desired)
         method, body = "PATCH", grants_patch(desired, actual)
     if body is None:
-        module.exit_result(False, before=grants_view(actual), after=grants_view(actual), endpoint_id=endpoint["id"],
-                           access_control_list=grants_view(actual), msg="%s %s are up to date" % (RESOURCE, name))
+        module.exit_result(False, before=acl_entries(actual), after=acl_entries(actual), endpoint_id=endpoint["id"],
+                           access_control_list=acl_entries(actual), msg="%s %s are up to date" % (RESOURCE, name))
     if not module.check_mode:
         with module.api_errors("update", RESOURCE, name):
             after = direct_grants(client.request(method, path, body))
-    module.exit_result(True, before=grants_view(actual), after=grants_view(after), endpoint_id=endpoint["id"],
-                       access_control_list=grants_view(after),
+    module.exit_result(True, before=acl_entries(actual), after=acl_entries(after), endpoint_id=endpoint["id"],
+                       access_control_list=acl_entries(after),
                        msg="%s %s %s" % (RESOURCE, name, "would be updated" if module.check_mode else "updated"))
 
 
