@@ -18,8 +18,8 @@ How a module uses it (module.py does the first step for you):
 
     client = module.client()                 # workspace APIs (serving endpoints, permissions)
     client = module.client(account=True)     # account APIs; client.account_id is then set
-    endpoint = client.get("/api/2.0/serving-endpoints/x", missing_ok=True)   # None on 404
-    client.put("/api/2.0/serving-endpoints/x/ai-gateway", body)
+    endpoint = client.get(endpoint_path("x"), missing_ok=True)   # None on 404 (serving_api.endpoint_path)
+    client.put(endpoint_path("x", "/ai-gateway"), body)
 
 Failures raise `DatabricksApiError` / `DatabricksAuthError` (errors.py). 429 and 503 answers are retried with
 full-jitter exponential backoff (honouring Retry-After), at most `RETRIES` times.

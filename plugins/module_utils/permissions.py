@@ -16,6 +16,7 @@ How a module uses it:
     actual = direct_grants(client.get(path))
     body = grants_patch(desired, actual)           # PATCH: only what differs; None if nothing
     body = grants_replacement(desired, actual)     # PUT (purge): the exact list; None if equal
+    method, body, after = grants_update(desired, actual, purge)    # which of the two, and what it leaves
 """
 
 from __future__ import annotations
@@ -61,3 +62,11 @@ def grants_replacement(desired, actual):
     """PUT body making the direct grants exactly `desired`; None when they already are."""
     return None if desired == actual else {"access_control_list": acl_entries(desired)}
 
+
+def grants_update(desired, actual, purge=False):
+    """(method, body or None when nothing differs, the direct grants a read shows after it: check mode's answer)."""
+    if purge:
+        return "PUT", grants_replacement(desired, actual), dict(desired)
+    after = dict(actual)
+    after.update(desired)
+    return "PATCH", grants_patch(desired, actual), after
