@@ -26,6 +26,8 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.comparis
 
 TABLE_LOCATION = ("catalog_name", "schema_name", "table_name_prefix")
 RATE_LIMIT_FIELDS = ("calls", "tokens", "key", "principal", "renewal_period")
+# The sub-configs that are an `enabled` switch (plus settings that matter only when it is on).
+SWITCHES = ("usage_tracking_config", "inference_table_config", "fallback_config")
 
 
 def _enabled_only(config):
@@ -66,10 +68,8 @@ def normalise_ai_gateway(config):
                            if side in ("input", "output")),
         "rate_limits": sorted((_rate_limit(limit) for limit in config.get("rate_limits") or []),
                               key=_rate_limit_order),
-        "usage_tracking_config": _enabled_only(config.get("usage_tracking_config")),
-        "inference_table_config": _enabled_only(config.get("inference_table_config")),
-        "fallback_config": _enabled_only(config.get("fallback_config")),
     }
+    out.update((key, _enabled_only(config.get(key))) for key in SWITCHES)
     return drop_empty(out)
 
 
@@ -102,7 +102,7 @@ def put_body(desired, actual):
     Omitted sub-configs are assumed cleared by the service (full replacement), but saying so costs nothing.
     """
     body = dict(desired)
-    for key in ("usage_tracking_config", "inference_table_config", "fallback_config"):
+    for key in SWITCHES:
         if key in actual and key not in desired:
             body[key] = {"enabled": False}
     return body

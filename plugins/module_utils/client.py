@@ -18,8 +18,8 @@ How a module uses it (module.py does the first step for you):
 
     client = module.client()                 # workspace APIs (serving endpoints, permissions)
     client = module.client(account=True)     # account APIs; client.account_id is then set
-    endpoint = client.get("/api/2.0/serving-endpoints/x", missing_ok=True)   # None on 404
-    client.put("/api/2.0/serving-endpoints/x/ai-gateway", body)
+    endpoint = client.get(endpoint_path("x"), missing_ok=True)   # None on 404 (serving_api.endpoint_path)
+    client.put(endpoint_path("x", "/ai-gateway"), body)
 
 Failures raise `DatabricksApiError` / `DatabricksAuthError` (errors.py). 429 and 503 answers are retried with
 full-jitter exponential backoff (honouring Retry-After), at most `RETRIES` times.
@@ -55,11 +55,11 @@ AUTH_HINT = ("give the host and token or client_id/client_secret options, set DA
              "profile with the profile option or DATABRICKS_CONFIG_PROFILE")
 SDK_RETRY_TIMEOUT = 30  # seconds
 RETRY_STATUSES = (429, 503)
-RETRIES = 6
+RETRIES = 6  # also stated in doc_fragments/connection.py (held equal by tests/unit/test_collection_facts.py)
 BACKOFF_BASE = 1.0  # seconds; attempt n waits up to BACKOFF_BASE * 2**n ...
 BACKOFF_CAP = 20.0  # ... but never more than this
 USER_AGENT_PRODUCT = "databricks-claude-gateway-ansible"
-USER_AGENT_VERSION = "1.0.0"  # galaxy.yml version
+USER_AGENT_VERSION = "1.0.0"  # galaxy.yml owns the version (tests/unit/test_collection_facts.py holds this equal)
 
 
 def backoff_delays(retries=RETRIES, base=BACKOFF_BASE, cap=BACKOFF_CAP, rand=random.uniform):

@@ -7,9 +7,9 @@
 
 How a module uses it:
 
-    desired = prune(module.params_subset(...))        # options the user left unset vanish
-    changed = not is_subset(desired, actual)           # server-added keys in `actual` are ignored
-    result["diff"] = sanitized_diff(before, after)     # secrets removed from both sides
+    desired = prune(dict((k, module.params[k]) for k in OPTIONS))   # options the user left unset vanish
+    changed = not is_subset(desired, actual)                        # server-added keys in `actual` are ignored
+    result["diff"] = sanitized_diff(before, after)                  # secrets removed from both sides
 
 Resource-specific rules (ordering, server defaults, fields the server manages) live beside
 the resource (serving_config.py, ai_gateway_config.py, ...); they produce plain dicts that

@@ -57,10 +57,6 @@ class DatabricksApiError(Exception):
     def conflict(self):
         return self.status == 409
 
-    def describe(self, action, resource, name):
-        """'<action> <resource> <name>: <service message>' - the message users see."""
-        return "%s %s %s: %s" % (action, resource, name, self.message)
-
     def details(self):
         """The fields a module returns beside `msg`."""
         return {"status": self.status, "error_code": self.error_code}

@@ -20,9 +20,16 @@ from __future__ import annotations
 import copy
 import json
 
+from collections import namedtuple
+
 OIDC_FIELDS = ("issuer", "audiences", "subject_claim", "subject", "jwks_json", "jwks_uri")
-# Every update_mask path, in the order the mask lists them.
-PATHS = ("description",) + tuple("oidc_policy." + f for f in OIDC_FIELDS)
+# A managed field: its update_mask path, the top-level field a PATCH replaces, and its key inside
+# oidc_policy (None for the top-level description).
+Field = namedtuple("Field", "path top key")
+FIELDS = (Field("description", "description", None),) + tuple(
+    Field("oidc_policy." + f, "oidc_policy", f) for f in OIDC_FIELDS)
+BY_PATH = dict((f.path, f) for f in FIELDS)
+TOP_FIELDS = ("description", "oidc_policy")  # what a PATCH replaces whole, in update_mask order
 PAGE_SIZE = 100
 
 
@@ -72,39 +79,43 @@ def desired_policy(params):
     return desired
 
 
-def _value(policy, path):
-    if path == "description":
-        return policy.get("description")
-    return (policy.get("oidc_policy") or {}).get(path.split(".", 1)[1])
+def _holder(policy, field):
+    """The dict of `policy` that holds `field`, and the field's key in it."""
+    return (policy, field.top) if field.key is None else (policy.get(field.top) or {}, field.key)
 
 
-def _managed(desired, path):
-    if path == "description":
-        return "description" in desired
-    return path.split(".", 1)[1] in desired["oidc_policy"]
+def _value(policy, field):
+    holder, key = _holder(policy, field)
+    return holder.get(key)
 
 
-def _same(path, want, have):
-    if path == "oidc_policy.audiences":
+def _managed(desired, field):
+    holder, key = _holder(desired, field)
+    return key in holder
+
+
+def _same(field, want, have):
+    if field.key == "audiences":
         return sorted(want or []) == sorted(have or [])
-    if path == "oidc_policy.jwks_json" and want and have:
+    if field.key == "jwks_json" and want and have:
         try:
             return json.loads(want) == json.loads(have)
         except ValueError:
             pass
-    if path == "description":  # the API treats an empty description as none
+    if field.top == "description":  # the API treats an empty description as none
         return (want or None) == (have or None)
     return want == have
 
 
 def changed_paths(desired, current):
     """The update_mask paths whose desired value differs from the current policy."""
-    return [p for p in PATHS if _managed(desired, p) and not _same(p, _value(desired, p), _value(current, p))]
+    return [f.path for f in FIELDS if _managed(desired, f) and not _same(f, _value(desired, f), _value(current, f))]
 
 
 def update_mask(paths):
     """The top-level fields a PATCH replaces for the changed `paths`: description, oidc_policy."""
-    return [f for f in ("description", "oidc_policy") if any(p.split(".", 1)[0] == f for p in paths)]
+    tops = set(BY_PATH[p].top for p in paths)
+    return [f for f in TOP_FIELDS if f in tops]
 
 
 def _body(policy, fields):
@@ -121,7 +132,7 @@ def update_body(desired, current, mask):
 
 def create_body(desired):
     """The POST body: the desired policy without the fields managed as absent."""
-    return _body(predict({}, desired, [p for p in PATHS if _managed(desired, p)]), ("description", "oidc_policy"))
+    return _body(predict({}, desired, [f.path for f in FIELDS if _managed(desired, f)]), TOP_FIELDS)
 
 
 def comparable(policy):
@@ -138,14 +149,11 @@ def predict(current, desired, paths):
     """The policy as it will read after a PATCH of `paths` (for check mode and --diff)."""
     after = copy.deepcopy(current)
     oidc = after.setdefault("oidc_policy", {})
-    for path in paths:
-        value = _value(desired, path)
-        if path == "description":
-            after["description"] = value
-            if value is None:
-                del after["description"]
-        elif value is None:
-            oidc.pop(path.split(".", 1)[1], None)
+    for field in (BY_PATH[p] for p in paths):
+        value = _value(desired, field)
+        holder, key = (after, field.top) if field.key is None else (oidc, field.key)
+        if value is None:
+            holder.pop(key, None)
         else:
-            oidc[path.split(".", 1)[1]] = value
+            holder[key] = value
     return after

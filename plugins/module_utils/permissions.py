@@ -16,6 +16,7 @@ How a module uses it:
     actual = direct_grants(client.get(path))
     body = grants_patch(desired, actual)           # PATCH: only what differs; None if nothing
     body = grants_replacement(desired, actual)     # PUT (purge): the exact list; None if equal
+    method, body, after = grants_update(desired, actual, purge)    # which of the two, and what it leaves
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def direct_grants(permissions):
 
 
 def acl_entries(grants):
-    """{(kind, name): level} -> the API's access_control_list, in a stable order."""
+    """{(kind, name): level} -> the API's access_control_list, in a stable order (also what diffs and results show)."""
     return [{kind: name, "permission_level": level} for (kind, name), level in sorted(grants.items())]
 
 
@@ -62,6 +63,10 @@ def grants_replacement(desired, actual):
     return None if desired == actual else {"access_control_list": acl_entries(desired)}
 
 
-def grants_view(grants):
-    """{(kind, name): level} -> a JSON-friendly list for diffs and results."""
-    return acl_entries(grants)
+def grants_update(desired, actual, purge=False):
+    """(method, body or None when nothing differs, the direct grants a read shows after it: check mode's answer)."""
+    if purge:
+        return "PUT", grants_replacement(desired, actual), dict(desired)
+    after = dict(actual)
+    after.update(desired)
+    return "PATCH", grants_patch(desired, actual), after

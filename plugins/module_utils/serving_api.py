@@ -36,8 +36,11 @@ FAILED_STATES = ("UPDATE_FAILED", "UPDATE_CANCELED")
 POLL_CAP = 10.0  # seconds between polls, at most
 
 
-def endpoint_path(name, suffix=""):
-    return "/api/2.0/serving-endpoints/%s%s" % (quote(name, safe=""), suffix)
+def endpoint_path(name=None, suffix=""):
+    """The path of the workspace's serving endpoints, of endpoint `name`, or of its `suffix` (/config, /tags...)."""
+    if name is None:
+        return "/api/2.0/serving-endpoints"
+    return "%s/%s%s" % (endpoint_path(), quote(name, safe=""), suffix)
 
 
 def permissions_path(endpoint_id):

@@ -5,7 +5,7 @@
 
 """Desired vs actual for a serving endpoint: what GET adds, reorders or hides, normalised away.
 
-GET returns more than was sent and in another shape (facts: databricks-api.md A2-A3):
+GET returns more than was sent and in another shape (docs/design.md "Service behaviours we rely on"):
 server-managed fields (ids, timestamps, per-entity state, foundation_model), entities and tags
 in arbitrary order, routes naming the entity twice (served_model_name and served_entity_name),
 a `served_models` mirror of `served_entities`, server defaults (entity names, workload size and
@@ -19,6 +19,7 @@ How a module uses it:
     reason = external_model_lock_in(desired, actual["served_entities"])   # str -> fail_json
     if not config_matches(desired, traffic_routes(...), actual): ... PUT config_body(...)
     add, delete = tags_patch(module.params["tags"], endpoint.get("tags"), purge)
+    after = updated_view(endpoint, desired, routes, module.params["tags"], purge)   # check mode's diff
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.comparis
 SERVER_ENTITY_FIELDS = ("creation_timestamp", "creator", "state", "foundation_model")
 # Secret *references* ({{secrets/scope/key}}) the service may or may not echo back: compared when echoed.
 SECRET_REFERENCE_KEYS = ("anthropic_api_key", "aws_access_key_id", "aws_secret_access_key")
-# Served entities per endpoint: 15, not the 10 of the SDK docstring (databricks-sdk-py issue 1496).
+# Served entities per endpoint: 15, not the 10 of the SDK docstring (docs/design.md "Service behaviours we rely on").
 MAX_SERVED_ENTITIES = 15
+# Endpoint fields the service sets only on create (an update cannot change them).
+SET_ONCE = ("description", "route_optimized")
 
 
 def default_entity_name(entity):
@@ -202,7 +205,32 @@ def endpoint_view(endpoint):
             "tags": tags_dict(endpoint.get("tags"))}
     if config["routes"] is not None:
         view["routes"] = config["routes"]
-    for key in ("description", "route_optimized"):
+    for key in SET_ONCE:
         if endpoint.get(key) is not None:
             view[key] = endpoint[key]
+    return view
+
+
+def created_view(name, set_once, entities, routes, tags):
+    """endpoint_view of the endpoint a create would make (check mode's answer)."""
+    view = dict(set_once, name=name, served_entities=entities, tags=as_strings(tags))
+    if routes is not None:
+        view["routes"] = routes
+    return view
+
+
+def updated_view(current, entities, routes, tags, purge_tags):
+    """endpoint_view of `current` after the update (check mode's answer).
+
+    `entities` None: the config is not rewritten; `tags` None: tags are not managed.
+    """
+    view = endpoint_view(current)
+    if entities is not None:
+        view["served_entities"] = predicted_entities(entities, view["served_entities"])
+        if routes is not None:
+            view["routes"] = routes
+    if tags is not None:
+        kept = {} if purge_tags else tags_dict(current.get("tags"))
+        kept.update(as_strings(tags))
+        view["tags"] = kept
     return view

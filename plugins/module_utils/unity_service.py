@@ -10,9 +10,10 @@ etag, re-read once on a conflict: unity_api.update_with_etag) or a delete. Check
 write and returns what it would have written. `diff` and the result compare the services as
 {mask path: value}, so server-managed fields (etag, timestamps, resolved names) never show as a change.
 
-How a module uses it:
+How a module uses it (module.run is the flow every module has):
 
-    ServiceTask(module, MODEL_SERVICE, desired, compare, create_body, locations=None).run()
+    task = ServiceTask(MODEL_SERVICE, desired, compare, create_body, locations=None)
+    module.run(task.find, task.ensure_present, task.ensure_absent)
     # compare(read) -> (actual paths as compared with desired, a refusal message or None)
 """
 
@@ -29,71 +30,73 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.unity_ap
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.unity_config import mask_update, predicted
 
 
-class ServiceTask:
-    """One model service / model provider service task."""
+def service_name(module):
+    return full_name(module.params["catalog"], module.params["schema"], module.params["name"])
 
-    def __init__(self, module, kind, desired, compare, create_body, locations=None):
-        self.module = module
+
+class ServiceTask:
+    """The find / ensure_present / ensure_absent steps for one model service or model provider service."""
+
+    def __init__(self, kind, desired, compare, create_body, locations=None):
         self.kind = kind
         self.desired = desired
         self.compare = compare
         self.create_body = create_body
         self.locations = locations
-        params = module.params
-        self.catalog, self.schema, self.name = params["catalog"], params["schema"], params["name"]
-        self.full_name = full_name(self.catalog, self.schema, self.name)
         self.what = describe(kind)
-        self.client = module.client()
 
-    def _exit(self, changed, verb, before, after, service, paths=()):
-        self.module.exit_result(changed, before=before, after=after, full_name=self.full_name,
-                                changes=list(paths), msg="%s %s %s" % (self.what, self.full_name, verb),
-                                **{self.kind: service})
+    def _result(self, module, changed, verb, before, after, service, paths=()):
+        name = service_name(module)
+        return dict(changed=changed, before=before, after=after, full_name=name, changes=list(paths),
+                    msg="%s %s %s" % (self.what, name, verb), **{self.kind: service})
 
-    def run(self):
-        with self.module.api_errors("get", self.what, self.full_name):
-            current = get_service(self.client, self.kind, self.full_name)
-        if self.module.params["state"] == "absent":
-            self.absent(current)
+    def find(self, module):
+        with module.api_errors("get", self.what, service_name(module)):
+            return get_service(module.client(), self.kind, service_name(module))
+
+    def ensure_absent(self, module, current):
         if current is None:
-            self.create()
-        self.update(current)
-
-    def absent(self, current):
-        if current is None:
-            self._exit(False, "does not exist", None, None, {})
-        if not self.module.check_mode:
-            with self.module.api_errors("delete", self.what, self.full_name):
-                delete_service(self.client, self.kind, self.full_name)
+            return self._result(module, False, "does not exist", None, None, {})
+        if not module.check_mode:
+            with module.api_errors("delete", self.what, service_name(module)):
+                delete_service(module.client(), self.kind, service_name(module))
         actual = self.compare(current)[0]
-        self._exit(True, "would be deleted" if self.module.check_mode else "deleted", actual, None, {}, ["delete"])
+        return self._result(module, True, "would be deleted" if module.check_mode else "deleted", actual, None, {},
+                            ["delete"])
 
-    def create(self):
+    def ensure_present(self, module, current):
+        return self.create(module) if current is None else self.update(module, current)
+
+    def create(self, module):
+        params = module.params
         body = self.create_body(self.desired)
         service = body
-        if not self.module.check_mode:
-            with self.module.api_errors("create", self.what, self.full_name):
-                service = create_service(self.client, self.kind, self.catalog, self.schema, self.name, body)
-        self._exit(True, "would be created" if self.module.check_mode else "created", None, self.desired,
-                   service, ["create"])
+        if not module.check_mode:
+            with module.api_errors("create", self.what, service_name(module)):
+                service = create_service(module.client(), self.kind, params["catalog"], params["schema"],
+                                         params["name"], body)
+        return self._result(module, True, "would be created" if module.check_mode else "created", None,
+                            self.desired, service, ["create"])
 
-    def _plan(self, current):
+    def _plan(self, module, current):
         actual, refusal = self.compare(current)
         if refusal:
-            self.module.fail_json(msg="update %s %s: %s" % (self.what, self.full_name, refusal),
-                                  status=None, error_code="INVALID_CHANGE")
+            module.fail_json(msg="update %s %s: %s" % (self.what, service_name(module), refusal),
+                             status=None, error_code="INVALID_CHANGE")
         paths, body = mask_update(self.desired, actual, self.locations)
         return (paths, body) if paths else None
 
-    def update(self, current):
+    def update(self, module, current):
         before = self.compare(current)[0]
-        planned = self._plan(current)
+        planned = self._plan(module, current)
         if planned is None:
-            self._exit(False, "is up to date", before, before, current)
-        if self.module.check_mode:
-            self._exit(True, "would be updated", before, predicted(self.desired, before), current, planned[0])
-        with self.module.api_errors("update", self.what, self.full_name):
-            service, paths = update_with_etag(self.client, self.kind, self.full_name, current, self._plan)
+            return self._result(module, False, "is up to date", before, before, current)
+        if module.check_mode:
+            return self._result(module, True, "would be updated", before, predicted(self.desired, before), current,
+                                planned[0])
+        with module.api_errors("update", self.what, service_name(module)):
+            service, paths = update_with_etag(module.client(), self.kind, service_name(module), current,
+                                              lambda read: self._plan(module, read))
         if not paths:  # someone else made it so meanwhile
-            self._exit(False, "is up to date", before, before, service)
-        self._exit(True, "updated", before, self.compare(service)[0], service, paths)
+            return self._result(module, False, "is up to date", before, before, service)
+        return self._result(module, True, "updated", before, self.compare(service)[0], service, paths)

@@ -268,24 +268,34 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def main():
-    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    name = params["name"]
-    client = module.client()
-    with module.api_errors("get", "serving endpoint", name):
-        endpoint = get_endpoint(client, name)
-    if endpoint is None and params["state"] == "absent":
-        module.exit_result(False, changes=[], msg="serving endpoint %s does not exist: nothing to remove" % name)
-    if endpoint is None:
-        if module.check_mode:
-            module.warn("serving endpoint %s does not exist (yet); its AI gateway would be configured once it does"
-                        % name)
-            module.exit_result(True, changes=["update"], msg="%s %s would be configured" % (RESOURCE, name))
-        module.fail_json(msg="configure %s %s: the endpoint does not exist" % (RESOURCE, name),
-                         status=404, error_code="RESOURCE_DOES_NOT_EXIST")
+def find(module):
+    with module.api_errors("get", "serving endpoint", module.params["name"]):
+        return get_endpoint(module.client(), module.params["name"])
 
-    wanted = {} if params["state"] == "absent" else dict((k, params[k]) for k in CONFIG_OPTIONS)
+
+def ensure_absent(module, endpoint):
+    if endpoint is None:
+        return dict(changed=False, changes=[],
+                    msg="serving endpoint %s does not exist: nothing to remove" % module.params["name"])
+    return configure(module, endpoint, {})
+
+
+def ensure_present(module, endpoint):
+    name = module.params["name"]
+    if endpoint is None:
+        if not module.check_mode:
+            module.fail_json(msg="configure %s %s: the endpoint does not exist" % (RESOURCE, name),
+                             status=404, error_code="RESOURCE_DOES_NOT_EXIST")
+        module.warn("serving endpoint %s does not exist (yet); its AI gateway would be configured once it does"
+                    % name)
+        return dict(changed=True, changes=["update"], msg="%s %s would be configured" % (RESOURCE, name))
+    return configure(module, endpoint, dict((k, module.params[k]) for k in CONFIG_OPTIONS))
+
+
+def configure(module, endpoint, wanted):
+    """Make the endpoint's whole AI Gateway configuration `wanted` (module options; {} removes it all)."""
+    name = module.params["name"]
+    client = module.client()
     actual = normalise_ai_gateway(endpoint.get("ai_gateway"))
     desired = fill_server_defaults(normalise_ai_gateway(wanted), actual)
     if desired != actual and not module.check_mode:
@@ -296,15 +306,16 @@ def main():
         actual = normalise_ai_gateway(endpoint.get("ai_gateway"))
         desired = fill_server_defaults(normalise_ai_gateway(wanted), actual)
     if desired == actual:
-        module.exit_result(False, before=actual, after=actual, ai_gateway=endpoint.get("ai_gateway") or {},
-                           changes=[], msg="%s %s is up to date" % (RESOURCE, name))
+        return dict(changed=False, before=actual, after=actual, ai_gateway=endpoint.get("ai_gateway") or {},
+                    changes=[], msg="%s %s is up to date" % (RESOURCE, name))
 
-    changes = (["disable inference table"] if inference_table_moves(desired, actual) else []) + ["update"]
+    moves_table = inference_table_moves(desired, actual)
+    changes = (["disable inference table"] if moves_table else []) + ["update"]
     result = endpoint.get("ai_gateway") or {}
     if not module.check_mode:
         path = endpoint_path(name, "/ai-gateway")
         with module.api_errors("update", RESOURCE, name):
-            if "disable inference table" in changes:
+            if moves_table:
                 first = without_inference_table(actual)
                 when_not_updating(client, name, CONFLICT_WAIT, lambda: client.put(path, put_body(first, actual)))
                 actual_now = normalise_ai_gateway(first)
@@ -312,9 +323,14 @@ def main():
                 actual_now = actual
             result = when_not_updating(client, name, CONFLICT_WAIT, lambda: client.put(path, put_body(desired, actual_now)))
     verb = "would be updated" if module.check_mode else "updated"
-    module.exit_result(True, before=actual, after=desired, ai_gateway=result, changes=changes,
-                       msg="%s %s %s%s" % (RESOURCE, name, verb, " (inference table disabled first to move it)"
-                                           if len(changes) > 1 else ""))
+    return dict(changed=True, before=actual, after=desired, ai_gateway=result, changes=changes,
+                msg="%s %s %s%s" % (RESOURCE, name, verb, " (inference table disabled first to move it)"
+                                    if moves_table else ""))
+
+
+def main():
+    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.run(find, ensure_present, ensure_absent)
 
 
 if __name__ == "__main__":

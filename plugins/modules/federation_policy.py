@@ -159,21 +159,42 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.module i
 RESOURCE = "federation policy"
 
 
-def find_policy(module, client):
-    """The current policy (None if absent) and the name used in messages."""
+ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    policy_id=dict(type="str"),
+    service_principal_id=dict(type="int"),
+    issuer=dict(type="str"),
+    audiences=dict(type="list", elements="str"),
+    subject_claim=dict(type="str"),
+    subject=dict(type="str"),
+    jwks_json=dict(type="str"),
+    jwks_uri=dict(type="str"),
+    description=dict(type="str"),
+)
+
+
+def policy_name(module, policy=None):
+    """The name messages use: the policy's id when known, else how the task looks for it."""
+    if policy:
+        return policy["policy_id"]
+    return module.params["policy_id"] or "for issuer %s" % module.params["issuer"]
+
+
+def find(module):
+    """The current policy, None if absent."""
     params = module.params
+    client = module.client(account=True)
     sp_id = params["service_principal_id"]
+    name = policy_name(module)
     if params["policy_id"]:
-        name = params["policy_id"]
         with module.api_errors("get", RESOURCE, name):
-            return client.get(federation.policy_path(client.account_id, name, sp_id), missing_ok=True), name
-    name = "for issuer %s" % params["issuer"]
+            return client.get(federation.policy_path(client.account_id, name, sp_id), missing_ok=True)
     with module.api_errors("list", RESOURCE, name):
         matches = federation.with_issuer(federation.list_policies(client, sp_id), params["issuer"])
     if len(matches) > 1:
         module.fail_json(msg="find %s %s: %d policies match (%s); set policy_id to choose one" % (
             RESOURCE, name, len(matches), ", ".join(p["policy_id"] for p in matches)))
-    return (matches[0], matches[0]["policy_id"]) if matches else (None, name)
+    return matches[0] if matches else None
 
 
 def validate(module):
@@ -189,20 +210,24 @@ def validate(module):
         module.fail_json(msg="subject is required for a service principal federation policy")
 
 
-def ensure_absent(module, client, current, name):
+def ensure_absent(module, current):
+    name = policy_name(module, current)
     if current is None:
-        module.exit_result(False, policy={}, update_mask=[], msg="%s %s already absent" % (RESOURCE, name))
+        return dict(changed=False, policy={}, update_mask=[], msg="%s %s already absent" % (RESOURCE, name))
     if not module.check_mode:
+        client = module.client(account=True)
         path = federation.policy_path(client.account_id, current["policy_id"], module.params["service_principal_id"])
         with module.api_errors("delete", RESOURCE, name):
             client.delete(path)
-    module.exit_result(True, before=federation.comparable(current), after=None, policy={}, update_mask=[],
-                       msg="%s %s deleted" % (RESOURCE, name))
+    return dict(changed=True, before=federation.comparable(current), after=None, policy={}, update_mask=[],
+                msg="%s %s deleted" % (RESOURCE, name))
 
 
-def ensure_present(module, client, current, name):
+def ensure_present(module, current):
     params = module.params
+    client = module.client(account=True)
     sp_id = params["service_principal_id"]
+    name = policy_name(module, current)
     desired = federation.desired_policy(params)
     if current is None:
         after = federation.predict({}, desired, federation.changed_paths(desired, {}))
@@ -211,45 +236,27 @@ def ensure_present(module, client, current, name):
             with module.api_errors("create", RESOURCE, name):
                 after = client.post(federation.collection_path(client.account_id, sp_id),
                                     federation.create_body(desired), query=query)
-        module.exit_result(True, before=None, after=federation.comparable(after), policy=after, update_mask=[],
-                           msg="%s %s created" % (RESOURCE, after.get("policy_id", name)))
+        return dict(changed=True, before=None, after=federation.comparable(after), policy=after, update_mask=[],
+                    msg="%s %s created" % (RESOURCE, after.get("policy_id", name)))
     paths = federation.changed_paths(desired, current)
     if not paths:
-        module.exit_result(False, before=federation.comparable(current), after=federation.comparable(current),
-                           policy=current, update_mask=[], msg="%s %s is up to date" % (RESOURCE, name))
+        return dict(changed=False, before=federation.comparable(current), after=federation.comparable(current),
+                    policy=current, update_mask=[], msg="%s %s is up to date" % (RESOURCE, name))
     after = federation.predict(current, desired, paths)
     mask = federation.update_mask(paths)
     if not module.check_mode:
         with module.api_errors("update", RESOURCE, name):
             after = client.patch(federation.policy_path(client.account_id, current["policy_id"], sp_id),
                                  federation.update_body(desired, current, mask), query={"update_mask": ",".join(mask)})
-    module.exit_result(True, before=federation.comparable(current), after=federation.comparable(after),
-                       policy=after, update_mask=mask, msg="%s %s updated" % (RESOURCE, name))
+    return dict(changed=True, before=federation.comparable(current), after=federation.comparable(after),
+                policy=after, update_mask=mask, msg="%s %s updated" % (RESOURCE, name))
 
 
 def main():
-    module = DatabricksModule(
-        argument_spec=dict(
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            policy_id=dict(type="str"),
-            service_principal_id=dict(type="int"),
-            issuer=dict(type="str"),
-            audiences=dict(type="list", elements="str"),
-            subject_claim=dict(type="str"),
-            subject=dict(type="str"),
-            jwks_json=dict(type="str"),
-            jwks_uri=dict(type="str"),
-            description=dict(type="str"),
-        ),
-        mutually_exclusive=[("jwks_json", "jwks_uri")],
-        supports_check_mode=True,
-    )
+    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("jwks_json", "jwks_uri")],
+                              supports_check_mode=True)
     validate(module)
-    client = module.client(account=True)
-    current, name = find_policy(module, client)
-    if module.params["state"] == "absent":
-        ensure_absent(module, client, current, name)
-    ensure_present(module, client, current, name)
+    module.run(find, ensure_present, ensure_absent)
 
 
 if __name__ == "__main__":

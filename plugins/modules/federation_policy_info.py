@@ -70,15 +70,15 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils import f
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.module import DatabricksModule
 
 
-def main():
-    module = DatabricksModule(
-        argument_spec=dict(
-            policy_id=dict(type="str"),
-            service_principal_id=dict(type="int"),
-            issuer=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
+ARGUMENT_SPEC = dict(
+    policy_id=dict(type="str"),
+    service_principal_id=dict(type="int"),
+    issuer=dict(type="str"),
+)
+
+
+def find(module):
+    """The policies the options select."""
     params = module.params
     client = module.client(account=True)
     sp_id = params["service_principal_id"]
@@ -92,7 +92,12 @@ def main():
             policies = federation.list_policies(client, sp_id)
     if params["issuer"]:
         policies = federation.with_issuer(policies, params["issuer"])
-    module.exit_json(changed=False, policies=policies)
+    return policies
+
+
+def main():
+    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.exit_result(False, policies=find(module))
 
 
 if __name__ == "__main__":

@@ -155,42 +155,51 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def read_grants_if_exists(client, securable_type, name, missing_ok):
-    """The direct grants, or None when the securable does not exist and that is fine (check mode)."""
-    try:
-        return read_grants(client, securable_type, name)
-    except DatabricksApiError as e:
-        if missing_ok and e.not_found:
-            return None
-        raise
+def securable(module):
+    """(securable type as the API names it, full name, the resource words of messages)."""
+    securable_type = module.params["securable_type"].lower()
+    return securable_type, module.params["full_name"], "grants on %s" % securable_type
+
+
+def find(module):
+    """The direct grants; {} (with a warning) when the securable does not exist yet in check mode."""
+    securable_type, name, what = securable(module)
+    with module.api_errors("get", what, name):
+        try:
+            return read_grants(module.client(), securable_type, name)
+        except DatabricksApiError as e:
+            if not (module.check_mode and e.not_found):
+                raise
+    module.warn("%s %s does not exist (yet); its grants would be set once it does" % (securable_type, name))
+    return {}
+
+
+def ensure_present(module, actual):
+    return apply(module, actual, grant_changes(desired_grants(module.params["grants"]), actual,
+                                               module.params["exclusive"]))
+
+
+def ensure_absent(module, actual):
+    return apply(module, actual, revoke_changes(desired_grants(module.params["grants"]), actual))
+
+
+def apply(module, actual, changes):
+    """PATCH `changes` (not in check mode) and report the grants before and after."""
+    securable_type, name, what = securable(module)
+    if not changes:
+        return dict(changed=False, before=grants_view(actual), after=grants_view(actual), grants=grants_view(actual),
+                    changes=[], msg="%s %s are up to date" % (what, name))
+    after = apply_changes(actual, changes)
+    if not module.check_mode:
+        with module.api_errors("update", what, name):
+            module.client().patch(permissions_path(securable_type, name), {"changes": changes})
+    return dict(changed=True, before=grants_view(actual), after=grants_view(after), grants=grants_view(after),
+                changes=changes, msg="%s %s %s" % (what, name, "would be updated" if module.check_mode else "updated"))
 
 
 def main():
     module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    securable_type, name = params["securable_type"].lower(), params["full_name"]
-    what = "grants on %s" % securable_type
-    client = module.client()
-    listed = desired_grants(params["grants"])
-    with module.api_errors("get", what, name):
-        actual = read_grants_if_exists(client, securable_type, name, missing_ok=module.check_mode)
-    if actual is None:
-        module.warn("%s %s does not exist (yet); its grants would be set once it does" % (securable_type, name))
-        actual = {}
-    if params["state"] == "absent":
-        changes = revoke_changes(listed, actual)
-    else:
-        changes = grant_changes(listed, actual, params["exclusive"])
-    after = apply_changes(actual, changes)
-    if not changes:
-        module.exit_result(False, before=grants_view(actual), after=grants_view(actual), grants=grants_view(actual),
-                           changes=[], msg="%s %s are up to date" % (what, name))
-    if not module.check_mode:
-        with module.api_errors("update", what, name):
-            client.patch(permissions_path(securable_type, name), {"changes": changes})
-    module.exit_result(True, before=grants_view(actual), after=grants_view(after), grants=grants_view(after),
-                       changes=changes,
-                       msg="%s %s %s" % (what, name, "would be updated" if module.check_mode else "updated"))
+    module.run(find, ensure_present, ensure_absent)
 
 
 if __name__ == "__main__":

@@ -217,8 +217,8 @@ def main():
                             "again" % (now, provider))
         return actual, inference_table_refusal(desired, actual)
 
-    ServiceTask(module, MODEL_PROVIDER_SERVICE, desired, compare, lambda d: create_body(d, provider),
-                LOCATIONS[provider]).run()
+    task = ServiceTask(MODEL_PROVIDER_SERVICE, desired, compare, lambda d: create_body(d, provider), LOCATIONS[provider])
+    module.run(task.find, task.ensure_present, task.ensure_absent)
 
 
 if __name__ == "__main__":

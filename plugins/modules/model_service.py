@@ -241,7 +241,8 @@ def main():
         actual = fill_server_defaults(desired, actual_paths(service, params["name"]))
         return actual, inference_table_refusal(desired, actual)
 
-    ServiceTask(module, MODEL_SERVICE, desired, compare, create_body).run()
+    task = ServiceTask(MODEL_SERVICE, desired, compare, create_body)
+    module.run(task.find, task.ensure_present, task.ensure_absent)
 
 
 if __name__ == "__main__":

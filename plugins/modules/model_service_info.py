@@ -89,19 +89,23 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def main():
-    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def find(module):
+    """The named model service, or all of the schema's."""
     params = module.params
     client = module.client()
     if params["name"]:
         name = full_name(params["catalog"], params["schema"], params["name"])
         with module.api_errors("get", "model service", name):
             service = get_service(client, MODEL_SERVICE, name)
-        module.exit_json(changed=False, model_services=[service] if service else [])
+        return [service] if service else []
     schema = "%s.%s" % (params["catalog"], params["schema"])
     with module.api_errors("list", "model services of schema", schema):
-        services = list_services(client, MODEL_SERVICE, params["catalog"], params["schema"])
-    module.exit_json(changed=False, model_services=services)
+        return list_services(client, MODEL_SERVICE, params["catalog"], params["schema"])
+
+
+def main():
+    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.exit_result(False, model_services=find(module))
 
 
 if __name__ == "__main__":

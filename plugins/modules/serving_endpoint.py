@@ -333,18 +333,18 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_
 )
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_config import (
     MAX_SERVED_ENTITIES,
+    SET_ONCE,
     actual_config,
-    as_strings,
     config_body,
     config_matches,
+    created_view,
     desired_entities,
     endpoint_view,
     external_model_lock_in,
-    predicted_entities,
-    tags_dict,
     tags_list,
     tags_patch,
     traffic_routes,
+    updated_view,
 )
 
 RESOURCE = "serving endpoint"
@@ -406,140 +406,131 @@ ARGUMENT_SPEC = dict(
 )
 
 
-class EndpointRun:
-    """One run of the module: read, compare, write what differs, report."""
+def call(module, action, fn):
+    """fn() with its failures worded '<action> serving endpoint <name>: ...'."""
+    with module.api_errors(action, RESOURCE, module.params["name"]):
+        return fn()
 
-    def __init__(self, module):
-        self.module = module
-        self.client = module.client()
-        self.name = module.params["name"]
-        self.timeout = module.params["wait_timeout"]
 
-    def call(self, action, fn):
-        with self.module.api_errors(action, RESOURCE, self.name):
-            return fn()
+def find(module):
+    return call(module, "get", lambda: get_endpoint(module.client(), module.params["name"]))
 
-    def read(self):
-        return self.call("get", lambda: get_endpoint(self.client, self.name))
 
-    def wait(self, action):
-        return self.call(action, lambda: wait_not_updating(self.client, self.name, self.timeout))
+def wait(module, action):
+    return call(module, action, lambda: wait_not_updating(module.client(), module.params["name"],
+                                                          module.params["wait_timeout"]))
 
-    def desired(self):
-        params = self.module.params
-        entities = desired_entities(params["served_entities"])
-        if len(entities) > MAX_SERVED_ENTITIES:
-            self.module.fail_json(msg="served_entities: %d entities given, but an endpoint serves at most %d; "
-                                      "split them over several endpoints" % (len(entities), MAX_SERVED_ENTITIES))
-        unnamed = [e for e in entities if not e.get("name")]
-        if unnamed:
-            self.module.fail_json(msg="served_entities: entity_name %s needs a name or an entity_version (the "
-                                      "service names it <entity_name>-<entity_version>)" % unnamed[0].get("entity_name"))
-        return entities, traffic_routes(params["traffic_config"])
 
-    def absent(self, current):
-        if current is None:
-            self.module.exit_result(False, msg="%s %s does not exist" % (RESOURCE, self.name), changes=[])
-        if not self.module.check_mode:
-            self.call("delete", lambda: self.client.delete(endpoint_path(self.name)))
-        self.module.exit_result(True, before=endpoint_view(current), after=None, changes=["delete"],
-                                msg="%s %s deleted" % (RESOURCE, self.name))
+def desired(module):
+    """(served entities, routes) as the options ask for them; fails on what the service would refuse."""
+    params = module.params
+    entities = desired_entities(params["served_entities"])
+    if len(entities) > MAX_SERVED_ENTITIES:
+        module.fail_json(msg="served_entities: %d entities given, but an endpoint serves at most %d; "
+                             "split them over several endpoints" % (len(entities), MAX_SERVED_ENTITIES))
+    unnamed = [e for e in entities if not e.get("name")]
+    if unnamed:
+        module.fail_json(msg="served_entities: entity_name %s needs a name or an entity_version (the "
+                             "service names it <entity_name>-<entity_version>)" % unnamed[0].get("entity_name"))
+    return entities, traffic_routes(params["traffic_config"])
 
-    def create(self):
-        params = self.module.params
-        entities, routes = self.desired()
-        if not entities:
-            self.module.fail_json(msg="create %s %s: served_entities is required to create an endpoint"
-                                  % (RESOURCE, self.name))
-        set_once = {k: params[k] for k in ("description", "route_optimized") if params[k] is not None}
-        body = dict(set_once, name=self.name, config=config_body(entities, routes))
-        if params["tags"]:
-            body["tags"] = tags_list(params["tags"])
-        predicted = dict(set_once, name=self.name, served_entities=entities, tags=as_strings(params["tags"]))
-        if routes is not None:
-            predicted["routes"] = routes
-        if self.module.check_mode:
-            self.module.exit_result(True, before=None, after=predicted, changes=["create"],
-                                    msg="%s %s would be created" % (RESOURCE, self.name))
-        endpoint = self.call("create", lambda: self.client.post("/api/2.0/serving-endpoints", body))
-        if params["wait"]:
-            endpoint = self.wait("create")
-        self.module.exit_result(True, before=None, after=endpoint_view(endpoint), serving_endpoint=endpoint,
-                                changes=["create"], msg="%s %s created" % (RESOURCE, self.name))
 
-    def refuse_in_place_changes(self, current, entities):
-        params = self.module.params
-        for key in ("description", "route_optimized"):
-            if params[key] is not None and params[key] != current.get(key):
-                self.module.fail_json(
-                    msg="update %s %s: %s is %r and the service sets it only when the endpoint is created; "
-                        "delete the endpoint (state: absent) and create it again to change it"
-                        % (RESOURCE, self.name, key, current.get(key)), error_code="CANNOT_CHANGE_IN_PLACE")
-        if entities:
-            reason = external_model_lock_in(entities, actual_config(current)["served_entities"])
-            if reason:
-                self.module.fail_json(msg="update %s %s: %s" % (RESOURCE, self.name, reason),
-                                      error_code="CANNOT_CHANGE_IN_PLACE")
+def ensure_absent(module, current):
+    name = module.params["name"]
+    if current is None:
+        return dict(changed=False, msg="%s %s does not exist" % (RESOURCE, name), changes=[])
+    if not module.check_mode:
+        call(module, "delete", lambda: module.client().delete(endpoint_path(name)))
+    return dict(changed=True, before=endpoint_view(current), after=None, changes=["delete"],
+                msg="%s %s deleted" % (RESOURCE, name))
 
-    def update(self, current):
-        params = self.module.params
-        entities, routes = self.desired()
-        self.refuse_in_place_changes(current, entities)
+
+def ensure_present(module, current):
+    return create(module) if current is None else update(module, current)
+
+
+def create(module):
+    params = module.params
+    name = params["name"]
+    entities, routes = desired(module)
+    if not entities:
+        module.fail_json(msg="create %s %s: served_entities is required to create an endpoint" % (RESOURCE, name))
+    set_once = {k: params[k] for k in SET_ONCE if params[k] is not None}
+    if module.check_mode:
+        return dict(changed=True, before=None, after=created_view(name, set_once, entities, routes, params["tags"]),
+                    changes=["create"], msg="%s %s would be created" % (RESOURCE, name))
+    body = dict(set_once, name=name, config=config_body(entities, routes))
+    if params["tags"]:
+        body["tags"] = tags_list(params["tags"])
+    endpoint = call(module, "create", lambda: module.client().post(endpoint_path(), body))
+    if params["wait"]:
+        endpoint = wait(module, "create")
+    return dict(changed=True, before=None, after=endpoint_view(endpoint), serving_endpoint=endpoint,
+                changes=["create"], msg="%s %s created" % (RESOURCE, name))
+
+
+def refuse_in_place_changes(module, current, entities):
+    params = module.params
+    for key in SET_ONCE:
+        if params[key] is not None and params[key] != current.get(key):
+            module.fail_json(
+                msg="update %s %s: %s is %r and the service sets it only when the endpoint is created; "
+                    "delete the endpoint (state: absent) and create it again to change it"
+                    % (RESOURCE, params["name"], key, current.get(key)), error_code="CANNOT_CHANGE_IN_PLACE")
+    if entities:
+        reason = external_model_lock_in(entities, actual_config(current)["served_entities"])
+        if reason:
+            module.fail_json(msg="update %s %s: %s" % (RESOURCE, params["name"], reason),
+                             error_code="CANNOT_CHANGE_IN_PLACE")
+
+
+def update(module, current):
+    params = module.params
+    name, client, timeout = params["name"], module.client(), params["wait_timeout"]
+    entities, routes = desired(module)
+    refuse_in_place_changes(module, current, entities)
+    config_changed = bool(entities) and not config_matches(entities, routes, actual_config(current))
+    add_tags, delete_tags = tags_patch(params["tags"], current.get("tags"), params["purge_tags"])
+    if (config_changed or add_tags or delete_tags) and not module.check_mode:
+        # While someone else's update runs the service refuses config and tag writes (409): let it
+        # end, then decide again on what it left behind.
+        current = call(module, "wait for the running update of", lambda: settled(client, name, current, timeout))
         config_changed = bool(entities) and not config_matches(entities, routes, actual_config(current))
         add_tags, delete_tags = tags_patch(params["tags"], current.get("tags"), params["purge_tags"])
-        if (config_changed or add_tags or delete_tags) and not self.module.check_mode:
-            # While someone else's update runs the service refuses config and tag writes (409): let it
-            # end, then decide again on what it left behind.
-            current = self.call("wait for the running update of",
-                                lambda: settled(self.client, self.name, current, self.timeout))
-            config_changed = bool(entities) and not config_matches(entities, routes, actual_config(current))
-            add_tags, delete_tags = tags_patch(params["tags"], current.get("tags"), params["purge_tags"])
-        changes = (["config"] if config_changed else []) + (["tags"] if add_tags or delete_tags else [])
-        before = endpoint_view(current)
-        if not changes:
-            self.module.exit_result(False, before=before, after=before, serving_endpoint=current, changes=[],
-                                    msg="%s %s is up to date" % (RESOURCE, self.name))
-        if self.module.check_mode:
-            after = dict(before)
-            if config_changed:
-                after["served_entities"] = predicted_entities(entities, before["served_entities"])
-                if routes is not None:
-                    after["routes"] = routes
-            if params["tags"] is not None:
-                tags = tags_dict(current.get("tags")) if not params["purge_tags"] else {}
-                tags.update(as_strings(params["tags"]))
-                after["tags"] = tags
-            self.module.exit_result(True, before=before, after=after, serving_endpoint=current, changes=changes,
-                                    msg="%s %s would be updated (%s)" % (RESOURCE, self.name, ", ".join(changes)))
-        if add_tags or delete_tags:  # before the config: once that update runs, a tags PATCH would be refused
-            self.call("update tags of", lambda: when_not_updating(
-                self.client, self.name, self.timeout, lambda: self.client.patch(
-                    endpoint_path(self.name, "/tags"), {"add_tags": add_tags, "delete_tags": delete_tags})))
-        if config_changed:
-            self.update_config(entities, routes)
-        endpoint = self.read()
-        self.module.exit_result(True, before=before, after=endpoint_view(endpoint), serving_endpoint=endpoint,
-                                changes=changes, msg="%s %s updated (%s)" % (RESOURCE, self.name, ", ".join(changes)))
+    changes = (["config"] if config_changed else []) + (["tags"] if add_tags or delete_tags else [])
+    before = endpoint_view(current)
+    if not changes:
+        return dict(changed=False, before=before, after=before, serving_endpoint=current, changes=[],
+                    msg="%s %s is up to date" % (RESOURCE, name))
+    if module.check_mode:
+        after = updated_view(current, entities if config_changed else None, routes, params["tags"],
+                             params["purge_tags"])
+        return dict(changed=True, before=before, after=after, serving_endpoint=current, changes=changes,
+                    msg="%s %s would be updated (%s)" % (RESOURCE, name, ", ".join(changes)))
+    if add_tags or delete_tags:  # before the config: once that update runs, a tags PATCH would be refused
+        call(module, "update tags of", lambda: when_not_updating(
+            client, name, timeout, lambda: client.patch(
+                endpoint_path(name, "/tags"), {"add_tags": add_tags, "delete_tags": delete_tags})))
+    if config_changed:
+        update_config(module, entities, routes)
+    endpoint = find(module)
+    return dict(changed=True, before=before, after=endpoint_view(endpoint), serving_endpoint=endpoint,
+                changes=changes, msg="%s %s updated (%s)" % (RESOURCE, name, ", ".join(changes)))
 
-    def update_config(self, entities, routes):
-        """PUT the config; a 409 because an update started meanwhile waits for it and tries again."""
-        self.call("update", lambda: when_not_updating(
-            self.client, self.name, self.timeout,
-            lambda: self.client.put(endpoint_path(self.name, "/config"), config_body(entities, routes))))
-        if self.module.params["wait"]:
-            self.wait("update")
+
+def update_config(module, entities, routes):
+    """PUT the config; a 409 because an update started meanwhile waits for it and tries again."""
+    name, client = module.params["name"], module.client()
+    call(module, "update", lambda: when_not_updating(
+        client, name, module.params["wait_timeout"],
+        lambda: client.put(endpoint_path(name, "/config"), config_body(entities, routes))))
+    if module.params["wait"]:
+        wait(module, "update")
 
 
 def main():
     module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run = EndpointRun(module)
-    current = run.read()
-    if module.params["state"] == "absent":
-        run.absent(current)
-    elif current is None:
-        run.create()
-    else:
-        run.update(current)
+    module.run(find, ensure_present, ensure_absent)
 
 
 if __name__ == "__main__":

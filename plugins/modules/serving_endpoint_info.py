@@ -71,8 +71,9 @@ serving_endpoints:
 """
 
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.module import DatabricksModule
-from ansible_collections.databricks_claude.gateway.plugins.module_utils.permissions import direct_grants, grants_view
+from ansible_collections.databricks_claude.gateway.plugins.module_utils.permissions import acl_entries, direct_grants
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_api import (
+    endpoint_path,
     get_endpoint,
     permissions_path,
 )
@@ -83,21 +84,25 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def main():
-    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                              required_if=[["include_permissions", True, ["name"]]])
+def find(module):
+    """The named endpoint (with its direct grants if asked), or all endpoints of the workspace."""
     name = module.params["name"]
     client = module.client()
     if name is None:
         with module.api_errors("list", "serving endpoints", "of the workspace"):
-            endpoints = client.get("/api/2.0/serving-endpoints").get("endpoints") or []
-        module.exit_result(False, serving_endpoints=endpoints)
+            return client.get(endpoint_path()).get("endpoints") or []
     with module.api_errors("get", "serving endpoint", name):
         endpoint = get_endpoint(client, name)
     if endpoint is not None and module.params["include_permissions"]:
         with module.api_errors("get", "permissions of serving endpoint", name):
-            endpoint["access_control_list"] = grants_view(direct_grants(client.get(permissions_path(endpoint["id"]))))
-    module.exit_result(False, serving_endpoints=[endpoint] if endpoint is not None else [])
+            endpoint["access_control_list"] = acl_entries(direct_grants(client.get(permissions_path(endpoint["id"]))))
+    return [endpoint] if endpoint is not None else []
+
+
+def main():
+    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                              required_if=[["include_permissions", True, ["name"]]])
+    module.exit_result(False, serving_endpoints=find(module))
 
 
 if __name__ == "__main__":

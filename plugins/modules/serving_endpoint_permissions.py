@@ -127,11 +127,10 @@ error_code:
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.module import DatabricksModule
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.permissions import (
     PRINCIPAL_KINDS,
+    acl_entries,
     desired_grants,
     direct_grants,
-    grants_patch,
-    grants_replacement,
-    grants_view,
+    grants_update,
 )
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_api import (
     get_endpoint,
@@ -153,41 +152,43 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def main():
-    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def find(module):
+    """The endpoint ({"id": endpoint_id} when given), None if it does not exist."""
+    if module.params["endpoint_id"]:
+        return {"id": module.params["endpoint_id"]}
+    with module.api_errors("get", "serving endpoint", module.params["name"]):
+        return get_endpoint(module.client(), module.params["name"])
+
+
+def ensure_present(module, endpoint):
     name = module.params["name"]
     client = module.client()
-    if module.params["endpoint_id"]:
-        endpoint = {"id": module.params["endpoint_id"]}
-    else:
-        with module.api_errors("get", "serving endpoint", name):
-            endpoint = get_endpoint(client, name)
     if endpoint is None:
-        if module.check_mode:
-            module.warn("serving endpoint %s does not exist (yet); its permissions would be set once it does" % name)
-            module.exit_result(True, msg="%s %s would be set" % (RESOURCE, name))
-        module.fail_json(msg="set %s %s: the endpoint does not exist" % (RESOURCE, name),
-                         status=404, error_code="RESOURCE_DOES_NOT_EXIST")
+        if not module.check_mode:
+            module.fail_json(msg="set %s %s: the endpoint does not exist" % (RESOURCE, name),
+                             status=404, error_code="RESOURCE_DOES_NOT_EXIST")
+        module.warn("serving endpoint %s does not exist (yet); its permissions would be set once it does" % name)
+        return dict(changed=True, msg="%s %s would be set" % (RESOURCE, name))
 
     path = permissions_path(endpoint["id"])
     with module.api_errors("get", RESOURCE, name):
         actual = direct_grants(client.get(path))
-    desired = desired_grants(module.params["access_control_list"])
-    if module.params["purge"]:
-        method, body, after = "PUT", grants_replacement(desired, actual), desired
-    else:
-        after = dict(actual)
-        after.update(desired)
-        method, body = "PATCH", grants_patch(desired, actual)
+    method, body, after = grants_update(desired_grants(module.params["access_control_list"]), actual,
+                                        module.params["purge"])
     if body is None:
-        module.exit_result(False, before=grants_view(actual), after=grants_view(actual), endpoint_id=endpoint["id"],
-                           access_control_list=grants_view(actual), msg="%s %s are up to date" % (RESOURCE, name))
+        return dict(changed=False, before=acl_entries(actual), after=acl_entries(actual), endpoint_id=endpoint["id"],
+                    access_control_list=acl_entries(actual), msg="%s %s are up to date" % (RESOURCE, name))
     if not module.check_mode:
         with module.api_errors("update", RESOURCE, name):
             after = direct_grants(client.request(method, path, body))
-    module.exit_result(True, before=grants_view(actual), after=grants_view(after), endpoint_id=endpoint["id"],
-                       access_control_list=grants_view(after),
-                       msg="%s %s %s" % (RESOURCE, name, "would be updated" if module.check_mode else "updated"))
+    return dict(changed=True, before=acl_entries(actual), after=acl_entries(after), endpoint_id=endpoint["id"],
+                access_control_list=acl_entries(after),
+                msg="%s %s %s" % (RESOURCE, name, "would be updated" if module.check_mode else "updated"))
+
+
+def main():
+    module = DatabricksModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.run(find, ensure_present)
 
 
 if __name__ == "__main__":

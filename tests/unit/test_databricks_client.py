@@ -13,6 +13,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.errors i
     DatabricksAuthError,
     OperationFailed,
 )
+from ansible_collections.databricks_claude.gateway.plugins.module_utils.module import DatabricksModule
 from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_api import (
     endpoint_path,
     wait_not_updating,
@@ -46,6 +47,19 @@ def token(fake_databricks):
 def make_client(fake, token, sleeps=None, **options):
     options = dict({"host": fake.url, "token": token}, **options)
     return DatabricksClient(options, sleep=(sleeps.append if sleeps is not None else lambda s: None))
+
+
+def failure_message(error, action, resource, name):
+    """The `msg` DatabricksModule.api_errors fails the task with when `error` is raised inside it."""
+    failed = {}
+
+    class Task:
+        def fail_json(self, **result):
+            failed.update(result)
+
+    with DatabricksModule.api_errors(Task(), action, resource, name):
+        raise error
+    return failed["msg"]
 
 
 def test_explicit_options(env, fake_databricks, token):
@@ -89,7 +103,7 @@ def test_service_error_keeps_status_code_and_message(env, fake_databricks, token
     with pytest.raises(DatabricksApiError) as e:
         make_client(fake_databricks, token).get(endpoint_path("nope"))
     assert (e.value.status, e.value.error_code) == (404, "RESOURCE_DOES_NOT_EXIST")
-    assert e.value.describe("get", "serving endpoint", "nope") == \
+    assert failure_message(e.value, "get", "serving endpoint", "nope") == \
         "get serving endpoint nope: Endpoint with name 'nope' does not exist."
     assert make_client(fake_databricks, token).get(endpoint_path("nope"), missing_ok=True) is None
 

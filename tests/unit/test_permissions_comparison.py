@@ -5,6 +5,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.permissi
     direct_grants,
     grants_patch,
     grants_replacement,
+    grants_update,
 )
 
 GET = {"object_id": "/serving-endpoints/abc", "access_control_list": [
@@ -41,3 +42,13 @@ def test_purge_replaces_the_exact_list():
     assert grants_replacement(desired, actual) == {
         "access_control_list": [{"group_name": "developers", "permission_level": "CAN_QUERY"}]}
     assert grants_replacement(actual, actual) is None
+
+
+def test_check_mode_prediction_of_a_patch_keeps_other_grants_and_of_a_purge_does_not():
+    actual = direct_grants(GET)
+    desired = desired_grants([{"group_name": "developers", "permission_level": "CAN_VIEW"}])
+    method, body, after = grants_update(desired, actual)
+    assert (method, body) == ("PATCH", grants_patch(desired, actual))
+    assert after == {("user_name", "admin@example.test"): "CAN_MANAGE", ("group_name", "developers"): "CAN_VIEW"}
+    method, body, after = grants_update(desired, actual, purge=True)
+    assert (method, body, after) == ("PUT", grants_replacement(desired, actual), desired)

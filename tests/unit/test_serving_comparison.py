@@ -16,6 +16,7 @@ from ansible_collections.databricks_claude.gateway.plugins.module_utils.serving_
     predicted_entities,
     tags_patch,
     traffic_routes,
+    updated_view,
 )
 
 REF = "{{secrets/claude/key}}"
@@ -189,3 +190,15 @@ def test_check_mode_prediction_keeps_server_defaults_and_hides_plaintext():
     assert predicted[0] == {"name": "m", "entity_name": "x.y.m", "entity_version": "2",
                             "workload_size": "Small", "workload_type": "CPU"}
     assert "sk-ant-secret" not in repr(predicted)
+
+
+def test_check_mode_view_of_an_update_changes_only_what_is_managed():
+    current = endpoint([server_entity("a", "m1")], [("a", 100)], tags=[{"key": "t", "value": "1"}])
+    assert updated_view(current, None, None, None, True) == endpoint_view(current)
+    kept = updated_view(current, None, None, {"u": 2}, False)
+    assert kept["tags"] == {"t": "1", "u": "2"} and kept["served_entities"] == endpoint_view(current)["served_entities"]
+    assert updated_view(current, None, None, {"u": 2}, True)["tags"] == {"u": "2"}
+    moved = updated_view(current, desired_entities([external("a", "m2")]), [{"served_entity_name": "a",
+                                                                            "traffic_percentage": 100}], None, True)
+    assert moved["served_entities"][0]["external_model"]["name"] == "m2"
+    assert moved["routes"] == [{"served_entity_name": "a", "traffic_percentage": 100}]
