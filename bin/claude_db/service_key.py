@@ -45,9 +45,9 @@ def rotate_key() -> str:
 class ClientKey:
     """The service's check of `Authorization: Bearer <key>`, following the key file as it is rotated.
 
-    A presented key that does not match makes it look at the file again, but re-read it only when the
-    file changed (inode, size or mtime), so a client with a wrong key costs one lstat. `changed` runs
-    after a rotation (the service then drops the Databricks token it holds: a logout takes effect)."""
+    Each request head costs one lstat of the key file; the file is re-read only when it changed (inode,
+    size or mtime), so the old key is refused from the first request after a rotation on. `changed`
+    runs after a rotation (the service then drops the Databricks token it holds: a logout takes effect)."""
 
     def __init__(self, path: Optional[str] = None, changed: Optional[Callable[[], None]] = None):
         self.path = path or key_path()
@@ -57,13 +57,10 @@ class ClientKey:
         self._load()
 
     def accepts(self, authorization: bytes) -> bool:
-        if self._expected is not None and hmac.compare_digest(authorization, self._expected):
-            return True
-        if self._file_stamp() == self._stamp:
-            return False
-        self._load()
-        if self.changed is not None:
-            self.changed()
+        if self._file_stamp() != self._stamp:
+            self._load()
+            if self.changed is not None:
+                self.changed()
         return self._expected is not None and hmac.compare_digest(authorization, self._expected)
 
     def _load(self) -> None:
