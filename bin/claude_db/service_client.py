@@ -134,4 +134,13 @@ def describe(status: dict) -> str:
         return "running on %s (owner not checked on this system)" % where
     if status["ours"]:
         return "running on %s (yours)" % where
-    return "%s is held by uid %s, not yours: set serve.port" % (where, ", ".join(map(str, status["listener_uids"])))
+    return "%s is held by uid %s, not by you: set serve.port" % (
+        where, ", ".join(map(str, status["listener_uids"])) or "?")
+
+
+def check_service(config) -> str:
+    """doctor's line: running and ours, or not running (fine: it starts on demand); AuthError for a squatter."""
+    status = service_status(config)
+    if status["running"]:
+        check_listener(status["port"], config)
+    return describe(status) + "; key %s" % user_service.key_path()

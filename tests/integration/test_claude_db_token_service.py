@@ -216,6 +216,7 @@ def test_another_users_listener_on_our_port_gets_no_key(workstation):
     try:
         assert squatter.stdout.readline() == "up\n"
         result = workstation.run("--service-key", check=1)
+        doctor = workstation.run("doctor").stdout
     finally:
         squatter.kill()
         squatter.wait()
@@ -224,3 +225,18 @@ def test_another_users_listener_on_our_port_gets_no_key(workstation):
     nobody = int(subprocess.check_output(["id", "-u", "nobody"]))
     assert ("127.0.0.1:%d is held by uid %d, not by your claude-db-token serve; no key given out" % (port, nobody)
             in line), line
+    assert "FAIL  service            127.0.0.1:%d is held by uid %d" % (port, nobody) in doctor, doctor
+
+
+def test_status_and_doctor_show_the_service(service):
+    before = json.loads(service.workstation.run("status", "--json", check=0).stdout)["service"]
+    assert before == {"port": service.port, "running": False, "listener_uids": None, "ours": None}
+    assert "service:          not running (starts on demand on 127.0.0.1:%d)" % service.port in \
+        service.workstation.run("status", check=0).stdout
+    service.start()
+    after = json.loads(service.workstation.run("status", "--json", check=0).stdout)["service"]
+    assert after == {"port": service.port, "running": True, "listener_uids": [os.geteuid()], "ours": True}
+    assert "service:          running on 127.0.0.1:%d (yours)" % service.port in \
+        service.workstation.run("status", check=0).stdout
+    doctor = service.workstation.run("doctor").stdout
+    assert "ok    service            running on 127.0.0.1:%d (yours); key " % service.port in doctor, doctor
