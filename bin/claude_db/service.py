@@ -12,15 +12,17 @@ opened) and never carry a secret.
 
 import asyncio
 import errno
+import hmac
 import os
 import signal
 import socket
 import sys
+from typing import Callable, Optional
 
 from . import user_service
 from .errors import AuthError, ConfigError, say
 from .launcher import proxy_arguments, _upstream_timeout
-from .service_key import ClientKey, ensure_key, read_key, rotate_key
+from .service_key import ensure_key, read_key, rotate_key
 
 SD_LISTEN_FDS_START = 3  # systemd/sd-daemon.h
 LAUNCHD_SOCKET = "Listeners"  # the agent's Sockets key (the workstation role's plist)
@@ -90,16 +92,52 @@ def _launchd_socket():
     return socket.socket(fileno=numbers[0])
 
 
+class ClientKey:
+    """The service's check of `Authorization: Bearer <key>`, following the key file as it is rotated.
+
+    Each request head costs one lstat of the key file; the file is re-read only when it changed (inode,
+    size or mtime), so the old key is refused from the first request after a rotation on. `changed`
+    runs after a rotation (the service then drops the Databricks token it holds: a logout takes effect)."""
+
+    def __init__(self, path: Optional[str] = None, changed: Optional[Callable[[], None]] = None):
+        self.path = path or user_service.key_path()
+        self.changed = changed
+        self._stamp = None
+        self._expected = None  # type: Optional[bytes]
+        self._load()
+
+    def accepts(self, authorization: bytes) -> bool:
+        if self._file_stamp() != self._stamp:
+            self._load()
+            if self.changed is not None:
+                self.changed()
+        return self._expected is not None and hmac.compare_digest(authorization, self._expected)
+
+    def _load(self) -> None:
+        self._stamp = self._file_stamp()
+        key = read_key(self.path)
+        self._expected = None if key is None else b"Bearer " + key.encode("ascii")
+
+    def _file_stamp(self):
+        try:
+            info = os.lstat(self.path)
+        except OSError:
+            return None
+        return info.st_ino, info.st_size, info.st_mtime_ns
+
+
 def serve(config) -> int:
     """Run the service in the foreground until it is idle for serve.idle_stop seconds or is told to stop."""
     ensure_key()
-    sock, how = listening_socket(config)
+    # Everything that can fail on a broken install or config comes before the socket: a service that
+    # listens and then dies would let `--service-key` hand out the key to nothing.
     from .proxy import AuthProxy, TokenKeeper, new_event_loop, serve as serve_proxy
     upstream, base_path, fetch, options = proxy_arguments(config, _upstream_timeout())
     tokens = TokenKeeper(fetch)
     # A rotated key (logout) also drops the token held in memory: the next request reads the cache anew.
     key = ClientKey(changed=lambda: tokens.seed(None))
     proxy = AuthProxy(upstream, base_path, "", tokens, client_key=key, **options)
+    sock, how = listening_socket(config)
     idle = user_service.idle_stop(config)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)

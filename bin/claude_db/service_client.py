@@ -11,9 +11,12 @@ It never prints or fetches a Databricks token.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
+
+# The C module under `socket`: the apiKeyHelper path needs only connect() and inet_pton(), and the
+# socket module's own imports (selectors, array, enum classes) cost more than the rest of this file.
+import _socket as socket
 
 from . import user_service
 from .config import state_dir
@@ -44,11 +47,15 @@ def print_service_key(config) -> int:
 
 
 def accepting(port: int, timeout: float = 1.0) -> bool:
-    """Whether something accepts connections on 127.0.0.1:port."""
+    """Whether something accepts connections on 127.0.0.1:port (a literal address: no resolver, no idna)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        socket.create_connection(("127.0.0.1", port), timeout).close()
+        s.settimeout(timeout)
+        s.connect(("127.0.0.1", port))
     except OSError:
         return False
+    finally:
+        s.close()
     return True
 
 

@@ -19,17 +19,9 @@ pytestmark = [pytest.mark.slow,
 NOBODY = {"user": "nobody", "group": "nogroup"}
 
 
-def _pinned(package: str) -> str:
-    with open(os.path.join(REPO, "requirements-workstation-lock.txt")) as f:
-        for line in f:
-            if line.lower().startswith(package + "=="):
-                return line.split()[0]
-    raise AssertionError("%s is not in requirements-workstation-lock.txt" % package)
-
-
 @pytest.fixture(scope="session")
 def nobody_python():
-    """An interpreter with the proxy's one dependency that `nobody` can run (ours lives where it cannot)."""
+    """A workstation install (requirements-workstation-lock.txt) that `nobody` can run (ours lives where it cannot)."""
     system = shutil.which("python3", path="/usr/bin:/bin")
     if system is None:
         pytest.skip("no /usr/bin/python3 for user nobody")
@@ -38,11 +30,12 @@ def nobody_python():
     venv = os.path.join(top, "venv")
     try:
         subprocess.run([system, "-m", "venv", venv], check=True, capture_output=True, timeout=300)
-        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
-                        _pinned("httptools")], check=True, capture_output=True, timeout=600)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "--disable-pip-version-check", "-r",
+                        os.path.join(REPO, "requirements-workstation-lock.txt")], check=True, capture_output=True,
+                       timeout=600)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
         shutil.rmtree(top, ignore_errors=True)
-        pytest.skip("cannot make a venv with httptools for nobody: %s" % e)
+        pytest.skip("cannot make a workstation venv for nobody: %s" % e)
     yield os.path.join(venv, "bin", "python")
     shutil.rmtree(top, ignore_errors=True)
 
@@ -73,7 +66,7 @@ class NobodysWorkstation:
         """Root's Databricks token in nobody's cache (the same person, signed in twice, is not the point here)."""
         from claude_db.config import parse_config
         from claude_db.store import Store
-        [token] = [t for t in root_workstation.fake.tokens if t]
+        token = max(root_workstation.fake.tokens, key=lambda t: root_workstation.fake.tokens[t].expires_at)
         previous = os.environ.get("CLAUDE_DB_HOME")
         os.environ["CLAUDE_DB_HOME"] = self.state_dir
         try:
@@ -111,7 +104,8 @@ def test_two_users_two_services_two_ports_two_keys(workstation, nobody_python):
         root_key = root.key()
         # nobody's service, started by its own apiKeyHelper call.
         nobody_key = nobody.run("--service-key", check=0).stdout.strip()
-        assert accepting(nobody.port) and nobody.port != root.port and nobody_key != root_key
+        assert accepting(nobody.port), open(os.path.join(nobody.state_dir, "service.log")).read()
+        assert nobody.port != root.port and nobody_key != root_key
         as_nobody = UserService.__new__(UserService)
         as_nobody.port = nobody.port
 

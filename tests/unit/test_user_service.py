@@ -150,7 +150,7 @@ def test_a_symlinked_state_directory_is_refused(tmp_path, monkeypatch):
 def test_client_key_follows_rotation_and_reports_it(state):
     key = service_key.ensure_key()
     seen = []
-    check = service_key.ClientKey(changed=lambda: seen.append(1))
+    check = service.ClientKey(changed=lambda: seen.append(1))
     assert check.accepts(b"Bearer " + key.encode())
     assert not check.accepts(b"Bearer wrong") and not check.accepts(b"") and seen == []
     new = service_key.rotate_key()
