@@ -14,7 +14,6 @@ upstream (plain http to 127.0.0.1 is allowed) and a cached Databricks token; its
 the bench's key.
 """
 
-import argparse
 import asyncio
 import json
 import os
@@ -31,40 +30,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.path.join(REPO, "bin")
 sys.path.insert(0, REPO)
 sys.path.insert(0, BIN)
-from tests.benchmarks.bench_proxy import BASE, EVENT, KEY, UPSTREAM, measure, report_streams, start  # noqa: E402
-from tests.support.proxy_process import rss_mb, start_proxy  # noqa: E402
+from tests.benchmarks.bench_proxy import (  # noqa: E402
+    BASE, KEY, UPSTREAM, load_arguments, measure, report_streams, start, streamed_request_body)
+from tests.support.launcher_fixtures import cached_token_home  # noqa: E402
+from tests.support.proxy_process import rss_mb, start_proxy, stop  # noqa: E402
 from tests.support.user_service import accepting, free_port  # noqa: E402
 
 TOKEN_TOOL = os.path.join(BIN, "claude-db-token")
 
 
 def service_home(directory: str, upstream_port: int, port: int) -> dict:
-    """A config for the local upstream, a cached token and the bench key in a state dir; the service's env."""
-    from claude_db.config import load_config
-    from claude_db.store import Store
-
-    os.makedirs(directory, exist_ok=True)
-    config_path = os.path.join(directory, "config.json")
-    with open(config_path, "w") as f:
-        json.dump({"databricks_host": "http://127.0.0.1:%d" % upstream_port,
-                   "endpoint_name": "databricks-claude-sonnet-4-5",
-                   "azure_ad": {"tenant_id": "t", "client_id": "c", "authority": "https://127.0.0.1:9/t"},
-                   "token_cache": {"method": "file"}, "serve": {"port": port}}, f)
-    env = dict(os.environ, HOME=directory, CLAUDE_DB_CONFIG=config_path, CLAUDE_DB_HOME=os.path.join(directory, "s"))
-    saved = {k: os.environ.get(k) for k in ("CLAUDE_DB_HOME",)}
-    os.environ["CLAUDE_DB_HOME"] = env["CLAUDE_DB_HOME"]
-    try:
-        Store(load_config(config_path)).write_token("bench-databricks-token", time.time() + 86400)
-        from claude_db.store import _write_private
-        from claude_db.user_service import key_path
-        _write_private(key_path(), json.dumps({"key": KEY}))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return env
+    """cached_token_home for the local upstream, its service on `port` with the bench's key; the service's env."""
+    env = cached_token_home(directory, databricks_host="http://127.0.0.1:%d" % upstream_port, serve={"port": port})
+    key = os.path.join(env["CLAUDE_DB_HOME"], "service-key")
+    with os.fdopen(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        json.dump({"key": KEY}, f)
+    return dict(os.environ, **env)
 
 
 def start_service(env: dict, port: int) -> subprocess.Popen:
@@ -111,15 +92,10 @@ def cold_start(env: dict, body: bytes) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--requests", type=int, default=400, help="requests per target and concurrency")
-    parser.add_argument("--rounds", type=int, default=20, help="how often the targets take turns")
+    parser = load_arguments(__doc__)
     parser.add_argument("--cold-starts", type=int, default=10, help="socket-activated starts to time")
     opts = parser.parse_args()
-    body = json.dumps({"model": "databricks-claude-sonnet-4-5", "stream": True,
-                       "messages": [{"role": "user", "content": "x" * (80 * 1024 - 120)}]}).encode()
-    print("request body %d bytes; 100 SSE events of %d bytes; python %s"
-          % (len(body), len(EVENT), sys.version.split()[0]))
+    body = streamed_request_body()
     procs = []
     tmp = tempfile.mkdtemp(prefix="bench-service-")
     try:
@@ -148,13 +124,8 @@ def main():
             print("cold socket-activated start -> first answer complete, %d starts: median %.1f ms, max %.1f ms"
                   % (len(times), 1000 * statistics.median(times), 1000 * max(times)))
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        for proc in reversed(procs):
+            stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

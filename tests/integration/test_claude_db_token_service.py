@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.credential_fixtures import HELPER_PYTHON, TOKEN_HELPER
 from tests.support.launcher_fixtures import USER, wait_for
-from tests.support.user_service import UserService, accepting, free_port, service_pids
+from tests.support.user_service import UserService, accepting, free_port, service_pids, signed_in_service
 
 pytestmark = pytest.mark.slow
 
@@ -20,10 +20,8 @@ LOGIN_MESSAGE = "run `claude-db-token login`"
 
 @pytest.fixture
 def service(workstation):
-    workstation.run(check=0)  # signed in, a Databricks token cached
-    running = UserService(workstation)
-    yield running
-    running.stop()
+    with signed_in_service(workstation) as running:
+        yield running
 
 
 def bearer(request) -> str:
@@ -141,23 +139,17 @@ def test_a_dead_sign_in_is_401_with_the_login_message_and_login_recovers_without
 
 def test_idp_down_while_the_token_is_valid_keeps_working(workstation_factory):
     workstation = workstation_factory()
-    workstation.run(check=0)
-    service = UserService(workstation)
-    try:
+    with signed_in_service(workstation) as service:
         service.start()
         key = service.key()
         workstation.idp.stop()
         for _i in range(3):
             status, body = service.request(key)
             assert status == 200, body
-    finally:
-        service.stop()
 
 
 def test_idle_stop_exits_0_and_a_request_keeps_it_alive(workstation):
-    workstation.run(check=0)
-    service = UserService(workstation, idle_stop=1.5)
-    try:
+    with signed_in_service(workstation, idle_stop=1.5) as service:
         proc = service.start()
         key = service.key()
         for _i in range(8):  # 4 s of requests, each well within 1.5 s of the previous one
@@ -170,14 +162,10 @@ def test_idle_stop_exits_0_and_a_request_keeps_it_alive(workstation):
         assert time.monotonic() - started >= 1.0
         assert err.splitlines()[-1].endswith("stopping: no client for 1.5 s (serve.idle_stop)")
         assert not accepting(service.port)
-    finally:
-        service.stop()
 
 
 def test_an_open_connection_keeps_it_alive(workstation):
-    workstation.run(check=0)
-    service = UserService(workstation, idle_stop=1)
-    try:
+    with signed_in_service(workstation, idle_stop=1) as service:
         proc = service.start()
         held = socket.create_connection(("127.0.0.1", service.port), 5)
         time.sleep(3)
@@ -185,8 +173,6 @@ def test_an_open_connection_keeps_it_alive(workstation):
         held.close()
         proc.communicate(timeout=30)
         assert proc.returncode == 0
-    finally:
-        service.stop()
 
 
 def test_a_taken_port_is_one_line_naming_it_and_serve_port(workstation):

@@ -1,5 +1,6 @@
 """`claude-db-token serve` for tests: a signed-in workstation's service on a free port, and a client for it."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -95,3 +96,14 @@ class UserService:
         deadline = time.time() + 10
         while service_pids(self.workstation.config_path) and time.time() < deadline:
             time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def signed_in_service(workstation, **serve):
+    """A signed-in workstation's UserService (not started), stopped with everything it started at the end."""
+    workstation.run(check=0)
+    service = UserService(workstation, **serve)
+    try:
+        yield service
+    finally:
+        service.stop()
