@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.support.credential_fixtures import HELPER_PYTHON, TOKEN_HELPER
-from tests.support.launcher_fixtures import USER, wait_for
+from tests.support.launcher_fixtures import USER
 from tests.support.user_service import UserService, accepting, free_port, service_pids, signed_in_service
 
 pytestmark = pytest.mark.slow
