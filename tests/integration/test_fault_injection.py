@@ -504,7 +504,8 @@ def test_service_passed_a_socket_that_is_not_tcp(home):
     try:
         result = subprocess.run(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", HELPER_PYTHON, TOKEN_HELPER,
                                  "serve"], env=home.env, capture_output=True, text=True, timeout=30,
-                                stdin=subprocess.DEVNULL, preexec_fn=lambda: os.dup2(left.fileno(), 3), pass_fds=(3,))
+                                stdin=subprocess.DEVNULL, preexec_fn=lambda: os.dup2(left.fileno(), 3), pass_fds=(3,),
+                                check=False)
     finally:
         left.close()
         right.close()

@@ -123,7 +123,7 @@ def test_the_key_is_0600_in_a_0700_directory_and_rotation_replaces_it(state):
     assert len(first) >= 40 and service_key.ensure_key() == first
     second = service_key.rotate_key()
     assert second != first and service_key.read_key() == second
-    assert [n for n in os.listdir(state)] == ["service-key"]  # no temp file left
+    assert os.listdir(state) == ["service-key"]  # no temp file left
 
 
 def test_a_symlinked_key_file_is_neither_read_nor_written_through(state, tmp_path):
