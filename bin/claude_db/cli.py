@@ -28,6 +28,7 @@ sign-in (Entra ID or another OIDC IdP) and RFC 8693 token exchange; never a PAT.
   claude-db-token            {"token": "...", "expires_in": N} on stdout
   claude-db-token --raw      the bare token (Claude Code's apiKeyHelper)
   claude-db-token --check    exit 0 if a cached token is still valid, else 1 (no network)
+  claude-db-token serve      the per-user service plain `claude` and the IDEs use (see `serve --help`)
 
 A cached token is printed without any network access. Otherwise the helper
 exchanges the cached ID token, or refreshes it with the IdP, or - the first
@@ -68,11 +69,12 @@ def main(argv=None) -> int:
 
 
 def _plain_form(argv: list):
-    """(mode, config_path) for `[--raw | --check] [--config PATH]`, the forms that need no argparse."""
+    """(mode, config_path) for `[--raw | --check | --service-key] [--config PATH]`, the forms that need no
+    argparse."""
     mode, path, rest = "json", None, list(argv)
     while rest:
         arg = rest.pop(0)
-        if arg in ("--raw", "--check") and mode == "json":
+        if arg in ("--raw", "--check", "--service-key") and mode == "json":
             mode = arg[2:]
         elif arg == "--config" and rest and path is None and not rest[0].startswith("-"):
             path = rest.pop(0)
@@ -85,6 +87,9 @@ def _plain_form(argv: list):
 
 def _print_token(mode: str, config_path, method=None) -> int:
     config = load_config(config_path)
+    if mode == "service-key":
+        from .service_client import print_service_key
+        return print_service_key(config)
     if mode == "check":
         token = cached_token(config)
         status = {"valid": token is not None, "expires_in": token.expires_in if token else 0}
@@ -102,11 +107,13 @@ def _print_token(mode: str, config_path, method=None) -> int:
 def _run(args) -> int:
     method = "device" if args.device else "browser" if args.browser else None
     if args.command is None:
-        if args.raw and args.check:
-            raise ConfigError("--raw and --check cannot be combined; pick one")
-        return _print_token("raw" if args.raw else "check" if args.check else "json", args.config, method)
-    if args.raw or args.check:
-        raise ConfigError("--raw/--check go without a subcommand; run `%s %s` alone" % (PROG, args.command))
+        if args.raw + args.check + args.service_key > 1:
+            raise ConfigError("--raw, --check and --service-key cannot be combined; pick one")
+        mode = "raw" if args.raw else "check" if args.check else "service-key" if args.service_key else "json"
+        return _print_token(mode, args.config, method)
+    if args.raw or args.check or args.service_key:
+        raise ConfigError("--raw/--check/--service-key go without a subcommand; run `%s %s` alone"
+                          % (PROG, args.command))
     if args.command in ("settings", "config"):
         from .workstation_files import run_command
         return run_command(args)
@@ -120,7 +127,11 @@ def _run(args) -> int:
         from .credentials import sign_out
         removed = sign_out(config)
         say("signed out; removed %s" % (", ".join(removed) if removed else "nothing (no cached sign-in)"))
-        return 0
+        from .service import rotate_key_command
+        return rotate_key_command()
+    if args.command == "serve":
+        from .service import run_command
+        return run_command(config, args)
     if args.command == "status":
         from .status import print_status
         return print_status(config, as_json=args.json)
@@ -148,6 +159,8 @@ def _parser():
                      help="print the bare token (for Claude Code's apiKeyHelper; renewed when under 10 min are left)")
     out.add_argument("--check", action="store_true",
                      help="exit 0 if a cached token is valid, 1 if not; JSON status on stdout; no network, no prompt")
+    out.add_argument("--service-key", action="store_true",
+                     help="print the key for your claude-db-token serve (its apiKeyHelper; starts it if needed)")
     parser.set_defaults(config=None, device=False, browser=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
@@ -166,6 +179,8 @@ def _parser():
                                "discovery document,\nthe sign-in, a token exchange and the serving endpoint's "
                                "state. Exit 0 when all pass, else 1.")
     _workstation_file_commands(sub, common)
+    from .service import add_command
+    add_command(sub, common)
     return parser
 
 

@@ -123,7 +123,7 @@ ENVIRONMENT = {v.name: v for v in (
     _Variable("CLAUDE_DB_CLAUDE_COMMAND", "the Claude Code command, overrides launcher.claude_command (default: %s)"
               % SCHEMA["launcher"].children["claude_command"].default, programs=("claude-db",)),
     _Variable("CLAUDE_DB_UPSTREAM_TIMEOUT", "seconds the proxy waits for the next bytes from Databricks",
-              default=600.0, programs=("claude-db",), kind="seconds"),
+              default=600.0, programs=("claude-db", "claude-db-token"), kind="seconds"),
     _Variable("CLAUDE_DB_DEBUG", "set: an internal error prints its traceback (for a bug report)", kind="flag"),
     _Variable("BROWSER", "the browser program for a sign-in", kind="standard"),
     _Variable("HTTPS_PROXY / HTTP_PROXY / NO_PROXY", "egress proxy; config network.proxy wins", kind="standard"),

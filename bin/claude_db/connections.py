@@ -400,6 +400,7 @@ class Clients:
         self._unauthenticated = {}  # type: dict  # insertion-ordered: oldest first
         self._sweeper = None  # type: Optional[asyncio.TimerHandle]
         self.now = loop.time
+        self._idle_since = self.now()  # loop time the last connection closed (for the service's idle stop)
 
     def opened(self, connection: ClientConnection) -> None:
         if len(self._open) >= self.limits.max_connections:
@@ -422,6 +423,12 @@ class Clients:
     def lost(self, connection: ClientConnection) -> None:
         self._open.discard(connection)
         self._unauthenticated.pop(connection, None)
+        if not self._open:
+            self._idle_since = self.now()
+
+    def idle_for(self) -> float:
+        """Seconds since the last client connection closed; 0 while one is open."""
+        return 0.0 if self._open else self.now() - self._idle_since
 
     def _sweep(self) -> None:
         now = self.now()

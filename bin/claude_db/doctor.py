@@ -11,6 +11,7 @@ import sys
 
 from . import credentials
 from .errors import ClaudeDbError
+from .service_client import check_service
 
 
 def run_doctor(config) -> int:
@@ -20,6 +21,7 @@ def run_doctor(config) -> int:
     report.run("token store", lambda: _check_store(config))
     report.run("IdP route", lambda: _check_idp_route(config))
     report.run("workspace route", lambda: _check_workspace_route(config))
+    report.run("service", lambda: check_service(config))
     idp_ok = report.run("identity provider", lambda: _check_idp(config))
     signed_in = idp_ok and report.run("sign-in", lambda: _check_sign_in(config))
     token = None

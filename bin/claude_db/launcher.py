@@ -311,17 +311,25 @@ def spawn(argv: list, env: dict) -> int:
 
 def _start_proxy(config, sock, session_key: str, token, read_timeout: float):
     """Import the HTTP stack only now, while Claude Code starts up; requests wait in the socket's backlog."""
-    from .credentials import get_token
     from .proxy import ProxyThread
+    upstream, path, fetch, options = proxy_arguments(config, read_timeout)
+    server = ProxyThread(sock, upstream, path, session_key, fetch, token, **options)
+    server.start()
+    return server
+
+
+def proxy_arguments(config, read_timeout: float):
+    """(upstream, base path, token fetcher, options) of the auth proxy for `config`: the same for claude-db's
+    per-launch proxy and for `claude-db-token serve`. Tokens come without the user: a dead sign-in is an
+    error the proxy answers with 401 (run `claude-db-token login`), never a prompt."""
+    from .credentials import get_token
 
     def fetch(rejected):
         return get_token(config, interactive=False, rejected=rejected)
 
-    server = ProxyThread(sock, config.databricks_host, base_path(config), session_key, fetch, token,
-                         read_timeout=read_timeout, config=config, allowed_betas=config.allowed_betas,
-                         workspace_id=config.workspace_id)
-    server.start()
-    return server
+    return (config.databricks_host, base_path(config), fetch,
+            {"read_timeout": read_timeout, "config": config, "allowed_betas": config.allowed_betas,
+             "workspace_id": config.workspace_id})
 
 
 class _Child:

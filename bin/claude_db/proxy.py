@@ -101,8 +101,11 @@ class AuthProxy:
     def __init__(self, upstream: str, base_path: str, session_key: str, tokens: TokenKeeper,
                  ssl_context: Optional[ssl.SSLContext] = None, connect_timeout: float = 30.0,
                  read_timeout: float = 600.0, limits: Optional[ClientLimits] = None, config=None,
-                 allowed_betas: Optional[frozenset] = None, workspace_id: Optional[str] = None):
-        """`config`: the workstation config, for network.proxy / network.ca_bundle (None: the environment's)."""
+                 allowed_betas: Optional[frozenset] = None, workspace_id: Optional[str] = None,
+                 client_key=None):
+        """`config`: the workstation config, for network.proxy / network.ca_bundle (None: the environment's).
+        `client_key`: what decides a request's Authorization header instead of `session_key` (an object
+        with accepts(header) -> bool: the per-user service's key file, see service.py)."""
         url = urlsplit(upstream)
         self._host = url.hostname
         self._port = url.port or (443 if url.scheme == "https" else 80)
@@ -118,7 +121,9 @@ class AuthProxy:
         self._base = base
         self._forwarded = frozenset(base + p for p in _FORWARDED_PATHS)
         self._preconnect = frozenset((base, base + b"/"))
-        self._expected = b"Bearer " + session_key.encode()
+        expected = b"Bearer " + session_key.encode()
+        self._accepts = client_key.accepts if client_key is not None else (
+            lambda header: hmac.compare_digest(header, expected))
         self._tokens = tokens
         self._timeouts = (connect_timeout, read_timeout)
         # `anthropic-beta` values the route takes (None: all); the rest are dropped, not refused with a 400.
@@ -151,7 +156,7 @@ class AuthProxy:
         if method != b"POST":
             return refusal(405, "invalid_request_error", "claude-db proxy: %s needs POST" % path.decode(),
                            head=method == b"HEAD")
-        if not hmac.compare_digest(request.header(b"authorization"), self._expected):
+        if not self._accepts(request.header(b"authorization")):
             return refusal(401, "authentication_error", "claude-db proxy: missing or wrong session key")
         return None
 
@@ -357,21 +362,34 @@ class ProxyThread(threading.Thread):
         tokens = TokenKeeper(self._fetch)
         if self._first_token is not None:
             tokens.seed(self._first_token)
-        proxy = AuthProxy(*self._args, tokens=tokens, **self._options)
-        proxy.start(self._loop)
-        clients = Clients(self._loop, proxy.limits)
+        done = self._loop.create_future()
 
-        def accept() -> ClientConnection:
-            return ClientConnection(proxy.handle, proxy.screen, clients)
+        def listening(clients) -> None:
+            self._done = done  # stop() cancels it only once there is a server to stop
+            self.ready.set()
 
-        self._sock.setblocking(False)
-        server = await self._loop.create_server(accept, sock=self._sock)
-        self._done = self._loop.create_future()
-        self.ready.set()
-        try:
-            await self._done
-        except asyncio.CancelledError:
-            pass
-        server.close()
-        clients.close()
-        proxy.close()
+        await serve(self._sock, AuthProxy(*self._args, tokens=tokens, **self._options), done, listening)
+
+
+async def serve(sock: socket.socket, proxy: AuthProxy, done: asyncio.Future,
+                listening: Optional[Callable[[Clients], None]] = None) -> None:
+    """Serve `proxy` on the listening `sock` until `done` completes or is cancelled; the one serving loop of
+    the launcher's per-launch proxy and of `claude-db-token serve`. `listening(clients)` runs once it accepts."""
+    loop = asyncio.get_running_loop()
+    proxy.start(loop)
+    clients = Clients(loop, proxy.limits)
+
+    def accept() -> ClientConnection:
+        return ClientConnection(proxy.handle, proxy.screen, clients)
+
+    sock.setblocking(False)
+    server = await loop.create_server(accept, sock=sock)
+    if listening is not None:
+        listening(clients)
+    try:
+        await done
+    except asyncio.CancelledError:
+        pass
+    server.close()
+    clients.close()
+    proxy.close()

@@ -5,6 +5,7 @@ import sys
 import time
 
 from .credentials import cached_sign_in, kept_in
+from .service_client import describe as describe_service, service_status
 
 
 def sign_in_status(config) -> dict:
@@ -28,6 +29,7 @@ def sign_in_status(config) -> dict:
 def print_status(config, as_json: bool = False) -> int:
     """Print the status (text or JSON) on stdout; exit code 0 when signed in, 1 when not."""
     status = sign_in_status(config)
+    status["service"] = service_status(config)
     if as_json:
         sys.stdout.write(json.dumps(status) + "\n")
     else:
@@ -38,7 +40,8 @@ def print_status(config, as_json: bool = False) -> int:
                 ("Databricks token", _life(status["databricks_token_expires_in"], "renewed when needed")),
                 ("workspace", status["databricks_host"]),
                 ("sign-in kept in", status["sign_in_stored_in"]),
-                ("config", status["config"])]
+                ("config", status["config"]),
+                ("service", describe_service(status["service"]))]
         sys.stdout.write(head + "\n" + "".join("  %-17s %s\n" % (k + ":", v) for k, v in rows))
     return 0 if status["signed_in"] else 1
 

@@ -201,16 +201,28 @@ def bench_startup(tmp, n):
     print("  overhead beyond a bare interpreter:    %7.1f ms" % (1000 * (via_launcher - recorder_alone - bare_python)))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+def load_arguments(description: str) -> argparse.ArgumentParser:
+    """--requests and --rounds, for this benchmark and the ones built on its harness (bench_service.py)."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per target and concurrency")
     parser.add_argument("--rounds", type=int, default=20, help="how often the targets take turns")
-    parser.add_argument("--startup-runs", type=int, default=20, help="0 skips the start-up measurement")
-    opts = parser.parse_args()
+    return parser
+
+
+def streamed_request_body() -> bytes:
+    """The 80 KB streamed request every target gets; says so on stdout."""
     body = json.dumps({"model": "databricks-claude-sonnet-4-5", "stream": True,
                        "messages": [{"role": "user", "content": "x" * (80 * 1024 - 120)}]}).encode()
     print("request body %d bytes; 100 SSE events of %d bytes; python %s"
           % (len(body), len(EVENT), sys.version.split()[0]))
+    return body
+
+
+def main():
+    parser = load_arguments(__doc__)
+    parser.add_argument("--startup-runs", type=int, default=20, help="0 skips the start-up measurement")
+    opts = parser.parse_args()
+    body = streamed_request_body()
     procs = []
     tmp = tempfile.mkdtemp(prefix="bench-proxy-")
     egress = None

@@ -7,7 +7,8 @@ from other processes hits all three alike. Target (issue 2): at most 3x the bare
 The helper runs from a scratch copy of bin/ with its bytecode compiled, as an installed copy
 has it (this machine sets PYTHONDONTWRITEBYTECODE=1, so a run from the work tree may compile
 every module from source each time; that figure is printed too, from a copy with no bytecode). Then `-X importtime` shows what
-the cached path imports.
+the cached path imports. `--service-key` (the apiKeyHelper in service mode, issue 12) is timed against a
+listener of ours on its port: connect, the /proc/net/tcp owner check, the key file.
 
     .venv/bin/python tests/benchmarks/bench_token_helper.py [--runs 20] [--python /path/to/python3]
 """
@@ -17,6 +18,7 @@ import compileall
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -49,8 +51,11 @@ def main():
         shutil.copytree(os.path.join(REPO, "bin"), installed, ignore=shutil.ignore_patterns("__pycache__"))
         compileall.compile_dir(os.path.join(installed, "claude_db"), quiet=1)
         config = os.path.join(scratch, "config.json")
+        service = socket.socket()  # stands in for the running service: --service-key only connects
+        service.bind(("127.0.0.1", 0))
+        service.listen(1024)
         with open(config, "w") as f:
-            json.dump(CONFIG, f)
+            json.dump(dict(CONFIG, serve={"port": service.getsockname()[1]}), f)
         env = {"PATH": os.environ.get("PATH", ""), "HOME": scratch, "CLAUDE_DB_HOME": os.path.join(scratch, "state"),
                "CLAUDE_DB_CONFIG": config}
         sys.path.insert(0, installed)
@@ -67,6 +72,7 @@ def main():
             ("python -c pass", [args.python, "-c", "pass"], env),
             ("claude-db-token --check", [args.python, helper, "--check"], env),
             ("claude-db-token --raw", [args.python, helper, "--raw"], env),
+            ("claude-db-token --service-key", [args.python, helper, "--service-key"], env),
             ("  --raw, no bytecode", [args.python, from_source, "--raw"], dict(env, PYTHONDONTWRITEBYTECODE="1")),
         ]
         for _name, command, case_env in cases:  # warm the page cache
@@ -81,19 +87,21 @@ def main():
         base = statistics.median(times["python -c pass"])
         for name in times:
             median = statistics.median(times[name])
-            print("  %-26s %6.1f ms  %4.2fx" % (name, median, median / base))
+            print("  %-30s %6.1f ms  %4.2fx" % (name, median, median / base))
 
-        trace = subprocess.run([args.python, "-X", "importtime", helper, "--raw"], env=env,
-                               capture_output=True, text=True, check=True).stderr
         baseline = subprocess.run([args.python, "-X", "importtime", "-c", "pass"], env=env,
                                   capture_output=True, text=True, check=True).stderr
         seen = {line.rsplit("|", 1)[1].strip() for line in baseline.splitlines() if "|" in line}
-        extra = [line.rsplit("|", 1)[1].strip() for line in trace.splitlines()
-                 if "|" in line and line.rsplit("|", 1)[1].strip() not in seen and "imported" not in line]
-        heavy = sorted({m.split(".")[0] for m in extra} & {"msal", "requests", "keyring", "argparse", "typing",
-                                                           "dataclasses", "urllib"})
-        print("  cached path imports beyond `-c pass`: %s" % ", ".join(sorted(set(extra))))
-        print("  of which heavy (msal/requests/keyring/argparse/typing/dataclasses/urllib): %s" % (heavy or "none"))
+        for flag in ("--raw", "--service-key"):
+            trace = subprocess.run([args.python, "-X", "importtime", helper, flag], env=env,
+                                   capture_output=True, text=True, check=True).stderr
+            extra = [line.rsplit("|", 1)[1].strip() for line in trace.splitlines()
+                     if "|" in line and line.rsplit("|", 1)[1].strip() not in seen and "imported" not in line]
+            heavy = sorted({m.split(".")[0] for m in extra} & {"msal", "requests", "keyring", "argparse", "typing",
+                                                               "dataclasses", "urllib", "subprocess"})
+            print("  %s imports beyond `-c pass`: %s" % (flag, ", ".join(sorted(set(extra)))))
+            print("    of which heavy (msal/requests/keyring/argparse/typing/dataclasses/urllib/subprocess): %s"
+                  % (heavy or "none"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

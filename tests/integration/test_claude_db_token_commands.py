@@ -135,7 +135,7 @@ def test_doctor(workstation):
     workstation.run("login", check=0)
     result = workstation.run("doctor", check=0)
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["ok"] * 8, result.stdout
+    assert [line.split()[0] for line in lines] == ["ok"] * 9, result.stdout
     assert "endpoint databricks-claude-sonnet-4-5" in lines[-1] and "ready" in lines[-1]
     workstation.write_config(models={"opus": "no-such-endpoint"})
     result = workstation.run("doctor", check=1)

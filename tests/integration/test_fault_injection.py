@@ -458,3 +458,66 @@ def test_disk_full_during_a_refresh_returns_the_token_and_keeps_the_old_sign_in(
     monkeypatch.setenv("CLAUDE_DB_HOME", workstation.state_dir)
     again = get_token(config, interactive=False, rejected=token.access_token)  # space again: it still works
     assert again.access_token in workstation.fake.tokens and len(browser.urls) == 1
+
+
+# -- the per-user service (claude-db-token serve, --service-key) ------------------------------------
+
+def _service_port(home):
+    from tests.support.user_service import free_port
+    port = free_port()
+    home.write_config(serve={"port": port})
+    return port
+
+
+def test_service_key_when_serve_cannot_start_names_the_log(home):
+    port = _service_port(home)
+    line = one_line(home.run("--service-key", CLAUDE_DB_UPSTREAM_TIMEOUT="soon"), 1, secrets=[home.token])
+    log = os.path.join(home.state, "service.log")
+    assert line == "claude-db-token: claude-db-token serve on 127.0.0.1:%d exited with 2; see %s" % (port, log)
+    with open(log) as f:
+        assert "CLAUDE_DB_UPSTREAM_TIMEOUT must be a number" in f.read()
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
+
+
+def test_service_key_file_damaged_is_replaced_with_one_warning(home):
+    from tests.support.user_service import service_pids
+    _service_port(home)
+    os.makedirs(home.state, exist_ok=True)
+    with os.fdopen(os.open(os.path.join(home.state, "service-key"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("{not json")
+    try:
+        result = home.run("--service-key")
+    finally:
+        for pid in service_pids(home.config_path):  # the service it started
+            os.kill(pid, signal.SIGTERM)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip()) == 64 and home.token not in result.stdout
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    warning = result.stderr.strip()
+    assert "ignoring the damaged service client key" in warning and "it will be replaced" in warning
+
+
+def test_service_passed_a_socket_that_is_not_tcp(home):
+    import socket
+    _service_port(home)
+    left, right = socket.socketpair()
+    try:
+        result = subprocess.run(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", HELPER_PYTHON, TOKEN_HELPER,
+                                 "serve"], env=home.env, capture_output=True, text=True, timeout=30,
+                                stdin=subprocess.DEVNULL, preexec_fn=lambda: os.dup2(left.fileno(), 3), pass_fds=(3,),
+                                check=False)
+    finally:
+        left.close()
+        right.close()
+    assert "the socket the service manager passed is not a TCP socket" in one_line(result, 2)
+
+
+@pytest.mark.parametrize("value", ["80", "\"20000\"", "0", "70000"])
+def test_service_port_not_a_port(home, value):
+    home.write_config(text=json.dumps(dict(home.config, serve={"port": json.loads(value)})))
+    line = one_line(home.run("serve"), 2)
+    assert "serve.port" in line and "a port number from 1024 to 65535" in line, line
+
+
+def test_serve_with_a_subcommand_flag_mix_is_usage(home):
+    assert "--raw/--check/--service-key go without a subcommand" in one_line(home.run("--service-key", "serve"), 2)

@@ -149,10 +149,10 @@ def run_in_threads(n: int, target: Callable[[int], object]) -> list:
     return results
 
 
-def cached_token_home(directory: str) -> dict:
+def cached_token_home(directory: str, **config) -> dict:
     """An environment in which `claude-db` finds a cached Databricks token: no IdP, no network.
 
-    For start-up measurements; the token is never sent anywhere.
+    For start-up measurements; the token is never sent anywhere. `config`: keys to set in the config file.
     """
     from claude_db.config import load_config
     from claude_db.store import Store
@@ -162,7 +162,7 @@ def cached_token_home(directory: str) -> dict:
     with open(config_path, "w") as f:
         json.dump({"databricks_host": "https://127.0.0.1:9", "endpoint_name": "databricks-claude-sonnet-4-5",
                    "azure_ad": {"tenant_id": "t", "client_id": "c", "authority": "https://127.0.0.1:9/t"},
-                   "token_cache": {"method": "file"}}, f)
+                   "token_cache": {"method": "file"}, **config}, f)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": directory, "CLAUDE_DB_CONFIG": config_path,
            "CLAUDE_DB_HOME": os.path.join(directory, "state")}
     saved = {k: os.environ.get(k) for k in env}
