@@ -198,7 +198,8 @@ def _workstation_file_commands(sub, common):
                "  claude-db-token settings --managed --api-key-helper 'claude-db-token --raw'\n"
                "  claude-db-token settings --merge-into /etc/claude-code/managed-settings.json \\\n"
                "      --ours \"$(claude-db-token settings --managed)\"\n"
-               "  claude-db-token settings --merge-into FILE --ours '{}' --previous \"$OURS\"   (take ours out)")
+               "  claude-db-token settings --merge-into FILE --ours '{}' --previous \"$OURS\"   (take ours out)\n"
+               "  claude-db-token settings --units systemd --command ~/.local/bin/claude-db-token   (unit files)")
     settings.add_argument("--managed", action="store_true", help="the managed settings for --config")
     settings.add_argument("--api-key-helper", metavar="CMD",
                           help="the apiKeyHelper command (default: this claude-db-token --raw --config PATH)")
@@ -207,6 +208,13 @@ def _workstation_file_commands(sub, common):
                                "claude-db-token --service-key) instead of the workspace")
     settings.add_argument("--uid", type=int, metavar="N",
                           help="with --service: the user whose service port it is (default: yours)")
+    settings.add_argument("--units", choices=["systemd", "launchd"],
+                          help="instead: the files that start the user's claude-db-token serve on demand "
+                               "(JSON {file name: content}); with --command, --uid")
+    settings.add_argument("--command", metavar="CMD", dest="unit_command",
+                          help="with --units: the claude-db-token the service runs, an absolute path")
+    settings.add_argument("--unit-config", metavar="PATH",
+                          help="with --units: the config the service reads (default: --config's file)")
     settings.add_argument("--add", metavar="JSON", action="append",
                           help="more settings to merge into --managed's (objects merge, lists append); repeatable")
     settings.add_argument("--merge-into", metavar="FILE", help="print FILE (JSON; missing = {}) with ours merged in")

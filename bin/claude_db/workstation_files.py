@@ -5,6 +5,7 @@ Standard library only (the role runs these from the collection's bin/ with the c
 """
 
 import json
+import os
 import sys
 
 from . import user_service
@@ -20,6 +21,8 @@ def run_command(args) -> int:
         config = _config(args.file or args.config)
         say("config %s is valid" % config.path)
         return 0
+    if args.units:
+        return _print_units(args)
     if args.service and not args.managed:
         raise ConfigError("--service goes with --managed: settings --managed --service [--uid N]")
     if args.managed:
@@ -39,6 +42,20 @@ def run_command(args) -> int:
     if args.merge_into is not None:
         ours = merged(_settings_file(args.merge_into), ours, _json_object(args.previous, "--previous"))
     sys.stdout.write(json.dumps(ours, indent=2) + "\n")
+    return 0
+
+
+def _print_units(args) -> int:
+    """`settings --units KIND`: the unit files (service_units.py) as JSON {file name: content}."""
+    from .service_units import unit_files
+    if not args.unit_command:
+        raise ConfigError("--units needs --command CMD, the absolute path of the claude-db-token the service runs")
+    if args.config == STDIN and not args.unit_config:
+        raise ConfigError("with --config - pass --unit-config PATH (the config file the service reads)")
+    config = _config(args.config)
+    config_path = args.unit_config or os.path.abspath(config.path)
+    files = unit_files(args.units, config, args.unit_command, config_path, args.uid)
+    sys.stdout.write(json.dumps(files, indent=2) + "\n")
     return 0
 
 

@@ -248,3 +248,77 @@ def test_pull_mode_from_a_clone(tmp_path, sandbox, ansible_collections_path, whe
     # The scheduled rerun: nothing new in the repository, so nothing runs.
     second = subprocess.run(pull, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert second.returncode == 0 and "Repository has not changed, quitting" in second.stdout, second.stdout[-3000:]
+
+
+ROLE = "databricks_claude.gateway.workstation : "  # how a task of the role is named in the results
+
+
+def no_user_manager(tmp_path):
+    """An environment in which `systemctl --user` reaches no manager, whatever runs on this machine: the role
+    must install the units and say it did not start them (and the test never touches a real user session)."""
+    return {"XDG_RUNTIME_DIR": str(tmp_path / "no-user-manager"),
+            "DBUS_SESSION_BUS_ADDRESS": "unix:path=%s" % (tmp_path / "no-user-manager" / "bus")}
+
+
+def test_the_users_service_then_absent(ansible, sandbox, wheelhouse, tmp_path):
+    """workstation_service: the package's unit files, the service settings merged into the user's own
+    ~/.claude/settings.json (their keys stay), the skip when no user manager is reachable, a second run and
+    check mode that change nothing, then absent: the units and our keys go, the user's stay."""
+    from claude_db.managed_settings import merged
+    from claude_db.service_units import unit_files
+    from claude_db.config import load_config
+
+    home = sandbox / "home"
+    units = home / ".config/systemd/user"
+    settings = home / ".claude/settings.json"
+    settings.parent.mkdir(parents=True)
+    users_own = {"theme": "dark", "env": {"MY_VAR": "1"}, "permissions": {"allow": ["Bash(ls:*)"]}}
+    settings.write_text(json.dumps(users_own))
+    extra = role_vars(sandbox, workstation_managed_settings=False, workstation_service=True,
+                      workstation_service_units_dir=str(units), workstation_user_settings_path=str(settings),
+                      **offline(wheelhouse))
+    env = no_user_manager(tmp_path)
+    before = sorted(str(p) for p in sandbox.rglob("*"))
+    predicted = ansible.play(PLAY, extra_vars=extra, env=env, check=True, timeout=SLOW).assert_ok()
+    assert predicted.changed > 0
+    assert sorted(str(p) for p in sandbox.rglob("*")) == before and json.loads(settings.read_text()) == users_own
+
+    run = ansible.play(PLAY, extra_vars=extra, env=env, timeout=SLOW).assert_ok()
+    tool = home / ".local/bin/claude-db-token"
+    config = home / ".databricks-claude-gateway/config.json"
+    want = unit_files("systemd", load_config(str(config)), str(tool), str(config), os.getuid())
+    assert {p.name: p.read_text() for p in units.iterdir()} == want
+    skipped = run.result(ROLE + "Say that the service manager will not start the service")
+    assert "No systemd user manager is reachable here" in skipped["msg"], skipped
+    assert "claude-db-token --service-key starts the service when plain claude needs it" in skipped["msg"]
+    ours = json.loads(subprocess.run(
+        [sys.executable, str(REPO / "bin/claude-db-token"), "settings", "--managed", "--service",
+         "--uid", str(os.getuid()), "--config", str(config),
+         "--api-key-helper", "%s --service-key --config %s" % (tool, config)],
+        capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert json.loads(settings.read_text()) == merged(users_own, ours)
+    assert ours["env"]["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:%d/" % (20000 + os.getuid() % 10000))
+    assert json.loads((home / ".claude/settings.json.databricks-claude-gateway").read_text()) == ours
+    assert not (sandbox / "etc").exists()  # the managed settings stay untouched
+
+    again = ansible.play(PLAY, extra_vars=extra, env=env, timeout=SLOW).assert_ok()
+    assert again.changed == 0, [t["task"] for t in again.tasks if t["result"].get("changed")]
+
+    absent = dict(extra, workstation_state="absent")
+    after_install = sorted(str(p) for p in sandbox.rglob("*"))
+    ansible.play(PLAY, extra_vars=absent, env=env, check=True, timeout=SLOW).assert_ok()
+    assert sorted(str(p) for p in sandbox.rglob("*")) == after_install
+    ansible.play(PLAY, extra_vars=absent, env=env, timeout=SLOW).assert_ok()
+    assert list(units.iterdir()) == []
+    assert json.loads(settings.read_text()) == users_own
+    assert not (home / ".claude/settings.json.databricks-claude-gateway").exists()
+    assert ansible.play(PLAY, extra_vars=absent, env=env, timeout=SLOW).assert_ok().changed == 0
+
+
+def test_the_users_service_in_an_install_for_all_users_is_refused(ansible, sandbox):
+    extra = role_vars(sandbox, workstation_scope="system", workstation_become=False, workstation_service=True)
+    run = ansible.play(PLAY, extra_vars=extra)
+    assert run.rc != 0
+    assert ("workstation_service needs workstation_scope: user - each user's service has its own port and client key"
+            in run.output), run.output[-3000:]  # on one line
+    assert not sandbox.exists()
