@@ -154,7 +154,7 @@ def serve(config) -> int:
 
     def listening(clients) -> None:
         say("serving http://127.0.0.1:%d%s for uid %d (%s); stops after %g s idle"
-            % (sock.getsockname()[1], "/" + base_path.lstrip("/"), os.geteuid(), how, idle))
+            % (sock.getsockname()[1], "/" + path.lstrip("/"), os.geteuid(), how, idle))
 
         def check_idle() -> None:
             if clients.idle_for() >= idle:
