@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slow
+# One worker builds the tarball (a module fixture) and runs every test that reads it.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

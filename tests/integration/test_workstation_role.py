@@ -12,6 +12,7 @@ check mode leave that sandbox untouched.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,9 +45,16 @@ def test_molecule_scenario(tmp_path, ansible_collections_path):
                ANSIBLE_COLLECTIONS_PATH=ansible_collections_path, ANSIBLE_NOCOLOR="1", NO_COLOR="1",
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"),
                MOLECULE_WORKSTATION_CLAUDE_CODE="1")  # the optional Claude Code install too (npm registry)
-    proc = subprocess.run([str(VENV_BIN / "molecule"), "test", "-s", "workstation"], cwd=str(REPO / "extensions"),
-                          env=env, capture_output=True, text=True, timeout=1200, check=False)
-    output = proc.stdout + proc.stderr
+    # Its own process group, so that a timeout also ends the ansible-playbook molecule started (which
+    # would otherwise outlive the test, orphaned). The bound is generous: xdist runs this beside other tests.
+    proc = subprocess.Popen([str(VENV_BIN / "molecule"), "test", "-s", "workstation"], cwd=str(REPO / "extensions"),
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        output = proc.communicate(timeout=2400)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output = proc.communicate()[0]
     assert proc.returncode == 0, output[-8000:]
     for action in ("converge", "idempotence", "verify"):
         assert "%s: Executed: Successful" % action in output, output[-8000:]
